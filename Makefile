@@ -1,0 +1,92 @@
+# shake -- build, tests, sanitizers, demo.
+#   make          bin/shake (-O2)
+#   make test     every test: unit (criterion) and integration (pytest, real servers)
+#   make asan     bin/shake and the unit tests under ASan + UBSan, in obj-asan/
+#   make demo     a local source and a 3-master target cluster, then shake's main job
+#   make deps     install missing Debian packages (apt-get, as root)
+
+DEB_PACKAGES := gcc make pkg-config libhiredis-dev libev-dev libinih-dev libssl-dev \
+                libcriterion-dev liblzf-dev redis-server redis-tools python3 \
+                python3-pytest python3-redis
+PKGS := hiredis liblzf inih openssl
+
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+MODE ?= release
+ifeq ($(MODE),asan)
+OBJDIR := obj-asan
+BINDIR := obj-asan/bin
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+OBJDIR := obj
+BINDIR := bin
+OPT := -O2 -g
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(OPT) $(EXTRA_CFLAGS)
+LDLIBS := -lev -lm
+LDFLAGS := $(OPT)
+
+SRC := $(wildcard shake/*.c reader/*.c writer/*.c filter/*.c conf/*.c)
+LIB_SRC := $(filter-out shake/main.c,$(SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(OBJDIR)/%.o)
+UNIT_SRC := $(wildcard test/unit/test_*.c)
+SUPPORT_SRC := $(wildcard test/unit/support/*.c)
+UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BINDIR)/unit/%)
+
+.PHONY: all deps test unit integration asan asan-test demo clean bench format
+
+all: deps $(BINDIR)/shake
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install:$$missing" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BINDIR)/shake: $(OBJDIR)/shake/main.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BINDIR)/unit/%: test/unit/%.c $(LIB_OBJ) $(SUPPORT_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(SUPPORT_SRC) $(LIB_OBJ) $(PKG_LIBS) -lcriterion $(LDLIBS)
+
+unit: deps $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t --jobs 1 || fail=1; done; exit $$fail
+
+integration: deps $(BINDIR)/shake
+	SHAKE_BIN=$(abspath $(BINDIR)/shake) $(PYTHON) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
+
+test: unit integration
+
+asan:
+	$(MAKE) MODE=asan all $(UNIT_BIN:bin/%=obj-asan/bin/%)
+
+asan-test:
+	$(MAKE) MODE=asan unit integration
+
+demo: deps $(BINDIR)/shake
+	$(PYTHON) test/demo.py --shake $(abspath $(BINDIR)/shake)
+
+bench: deps $(BINDIR)/shake
+	$(PYTHON) bench/bench.py --shake $(abspath $(BINDIR)/shake)
+
+format:
+	clang-format -i $(SRC) $(wildcard */*.h) $(UNIT_SRC)
+
+clean:
+	rm -rf obj obj-asan bin
+
+-include $(shell find obj obj-asan -name '*.d' 2>/dev/null)

@@ -1,0 +1,86 @@
+/* conf.h -- shake's configuration: the INI file's sections as structs.
+ *
+ * conf.c loads and validates a file (inih), expanding ${VAR} from the environment.
+ * Every key is documented in docs/config.md. Nothing here talks to a server.
+ *
+ * Ownership: struct shake_conf owns every string in it; conf_free() releases them.
+ */
+#ifndef SHAKE_CONF_H
+#define SHAKE_CONF_H
+
+#include <stddef.h>
+
+#define CONF_MAX_DB 16384
+#define CONF_ERR_LEN 512
+
+enum conf_source_type {
+    CONF_SOURCE_RDB,
+};
+
+enum conf_on_existing {
+    CONF_ON_EXISTING_ERROR,   /* refuse to start when the target holds keys */
+    CONF_ON_EXISTING_REPLACE, /* overwrite target keys */
+    CONF_ON_EXISTING_SKIP,    /* keep target keys, count the source key as skipped */
+};
+
+enum conf_log_level {
+    CONF_LOG_DEBUG,
+    CONF_LOG_INFO,
+    CONF_LOG_WARN,
+    CONF_LOG_ERROR,
+};
+
+struct conf_source {
+    enum conf_source_type type;
+    char **files;         /* type = rdb: the RDB files, in order */
+    int file_count;
+};
+
+struct conf_db_map_entry {
+    int from;
+    int to;
+};
+
+struct conf_target {
+    char *host;           /* from address = host:port */
+    int port;
+    char *username;       /* NULL: none */
+    char *password;       /* NULL: none */
+    enum conf_on_existing on_existing;
+    struct conf_db_map_entry *db_map;  /* source db -> target db */
+    int db_map_count;
+    size_t pipeline_max_bytes;  /* bytes of commands in flight per connection */
+    size_t batch_max_items;     /* elements per rewritten command (RPUSH, HSET, ...) */
+    size_t batch_max_bytes;     /* bytes per rewritten command */
+    int connect_timeout_ms;
+};
+
+struct conf_shake {
+    char *dir;
+    enum conf_log_level log_level;
+    size_t restore_max_bytes;   /* values bigger than this are streamed as commands */
+    int progress;               /* -1 auto (terminal), 0 off, 1 on */
+};
+
+struct shake_conf {
+    char *path;
+    struct conf_source source;
+    struct conf_target target;
+    struct conf_shake shake;
+};
+
+/* Fill `conf` with every default. */
+void conf_init(struct shake_conf *conf);
+/* Load `path` over the defaults. Returns 0, or -1 with a one-line message naming
+ * file:line and the key in `err`. */
+int conf_load(struct shake_conf *conf, const char *path, char *err, size_t errlen);
+/* Load from an INI text in memory (the embedded demo config, tests). `name` is used
+ * in messages in place of a file name. */
+int conf_load_string(struct shake_conf *conf, const char *name, const char *text, char *err,
+                     size_t errlen);
+/* Map a source db through db_map: returns the target db (the db itself when unmapped). */
+int conf_map_db(const struct conf_target *target, int db);
+int conf_db_is_mapped(const struct conf_target *target, int db);
+void conf_free(struct shake_conf *conf);
+
+#endif

@@ -1,0 +1,70 @@
+/* rdb_decode.h -- the streaming RDB decoder.
+ *
+ * Feel of hiredis' redisReader: feed bytes as they arrive (from a file or a socket),
+ * then pull entries until it asks for more. Memory is bounded by the largest single
+ * element (one string, one listpack blob) plus one chunk, never by a whole key:
+ * values bigger than `raw_max` are emitted as a sequence of CHUNK entries.
+ *
+ * It validates as it goes (lengths, encodings, CRC64 trailer) and every error names
+ * the byte offset and, where known, the key. It never exits, never prints.
+ */
+#ifndef SHAKE_RDB_DECODE_H
+#define SHAKE_RDB_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shake/entry.h"
+
+enum rdb_status {
+    RDB_OK,        /* *out holds an entry, owned by the caller now */
+    RDB_NEED_MORE, /* feed more bytes (or call rdb_decoder_finish at end of input) */
+    RDB_DONE,      /* the EOF opcode and checksum were read and verified */
+    RDB_ERR,       /* see rdb_decoder_error(); the decoder cannot continue */
+};
+
+struct rdb_decoder_options {
+    int source;               /* copied into every entry */
+    size_t raw_max;           /* a value whose RDB encoding is larger becomes chunks */
+    size_t chunk_max_bytes;   /* bytes of items per CHUNK entry */
+    size_t chunk_max_items;   /* items per CHUNK entry */
+    uint64_t restorable_types;/* bit t set: RDB type t may pass as a raw KEY entry;
+                                 other types are always decoded into chunks */
+    int64_t now_ms;           /* keys that expired before this are skipped; 0: keep all */
+    size_t max_element;       /* an element (string, blob) longer than this is an error */
+};
+
+struct rdb_decoder_stats {
+    int rdb_version;          /* from the header */
+    int is_valkey;            /* header magic was VALKEY */
+    uint64_t keys;            /* keys emitted (KEY entries + first CHUNKs) */
+    uint64_t expired_skipped; /* keys already expired at load time */
+    uint64_t empty_skipped;   /* empty collections, skipped as Redis does */
+    uint64_t functions;       /* function libraries emitted */
+    uint64_t chunked_keys;    /* keys emitted as chunks */
+    int checksum_verified;    /* 1 when the CRC64 trailer matched, 0 when it was 0 or absent */
+};
+
+struct rdb_decoder;
+
+struct rdb_decoder *rdb_decoder_new(const struct rdb_decoder_options *options);
+void rdb_decoder_free(struct rdb_decoder *decoder);
+
+/* Append bytes to the input. Returns RDB_OK or RDB_ERR (out of memory). */
+enum rdb_status rdb_decoder_feed(struct rdb_decoder *decoder, const char *buf, size_t len);
+/* Say that no more input will come: a later rdb_decoder_next() that would need
+ * more bytes reports a truncated file instead of RDB_NEED_MORE. */
+void rdb_decoder_finish(struct rdb_decoder *decoder);
+/* Pull the next entry. */
+enum rdb_status rdb_decoder_next(struct rdb_decoder *decoder, struct shake_entry **out);
+
+/* "offset N: key 'k': what went wrong" */
+const char *rdb_decoder_error(const struct rdb_decoder *decoder);
+/* Bytes of input consumed so far (the offset of the next unread byte). */
+uint64_t rdb_decoder_offset(const struct rdb_decoder *decoder);
+/* After RDB_DONE: the input bytes fed beyond the end of the RDB (an AOF tail, a
+ * replication stream). Valid until the next call on the decoder. */
+void rdb_decoder_unconsumed(const struct rdb_decoder *decoder, const char **buf, size_t *len);
+const struct rdb_decoder_stats *rdb_decoder_stats(const struct rdb_decoder *decoder);
+
+#endif

@@ -1,0 +1,135 @@
+/* entry.h -- the one type that crosses every boundary of shake.
+ *
+ * Readers produce entries, the filter keeps, drops or rewrites them, the writer
+ * consumes them. A reader never knows which target it feeds, and the writer never
+ * knows which reader made an entry: this header is all they share.
+ *
+ * Kinds:
+ *  - SHAKE_ENTRY_KEY: a whole value in RDB encoding ("raw": the bytes that follow
+ *    the type byte, exactly as the RDB stored them). The writer passes it to the
+ *    target with RESTORE after appending the RDB version and a CRC64.
+ *  - SHAKE_ENTRY_CHUNK: part of a value, as decoded items. Used for values too big
+ *    to hold whole, and for encodings the target cannot RESTORE. A key's chunks
+ *    arrive in order; the first has SHAKE_CHUNK_FIRST set, the last SHAKE_CHUNK_LAST
+ *    (a small value may be one chunk with both). expire_ms and the LRU/LFU hints are
+ *    meaningful on the last chunk.
+ *  - SHAKE_ENTRY_FUNCTION: one function library (FUNCTION LOAD REPLACE <code>); the
+ *    code is in `key`.
+ *  - SHAKE_ENTRY_CMD: a command from the replication stream (argv).
+ *
+ * Ownership: an entry owns every byte it points to. shake_entry_free() releases it.
+ */
+#ifndef SHAKE_ENTRY_H
+#define SHAKE_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum shake_entry_kind {
+    SHAKE_ENTRY_KEY,
+    SHAKE_ENTRY_CHUNK,
+    SHAKE_ENTRY_FUNCTION,
+    SHAKE_ENTRY_CMD,
+};
+
+/* Logical value types, independent of the RDB encoding. */
+enum shake_value_type {
+    SHAKE_TYPE_STRING,
+    SHAKE_TYPE_LIST,
+    SHAKE_TYPE_SET,
+    SHAKE_TYPE_ZSET,
+    SHAKE_TYPE_HASH,
+    SHAKE_TYPE_STREAM,
+    SHAKE_TYPE_MODULE,
+};
+
+/* A byte string that points into memory owned by someone else (the entry). */
+struct shake_bytes {
+    const char *ptr;
+    size_t len;
+};
+
+struct shake_stream_id {
+    uint64_t ms;
+    uint64_t seq;
+};
+
+/* One decoded element of a chunk. Which fields are meaningful depends on kind. */
+enum shake_item_kind {
+    SHAKE_ITEM_STRING,          /* a = the whole string value */
+    SHAKE_ITEM_LIST_ELEMENT,    /* a = element, in list order (head first) */
+    SHAKE_ITEM_SET_MEMBER,      /* a = member */
+    SHAKE_ITEM_ZSET_MEMBER,     /* a = member, score */
+    SHAKE_ITEM_HASH_FIELD,      /* a = field, b = value, expire_ms (-1: no TTL) */
+    SHAKE_ITEM_STREAM_ENTRY,    /* id, count = number of STREAM_FIELD items that follow */
+    SHAKE_ITEM_STREAM_FIELD,    /* a = field, b = value (belongs to the entry before it) */
+    SHAKE_ITEM_STREAM_META,     /* id = last id, id2 = max deleted id, count = entries added,
+                                   length = number of entries; comes after every entry */
+    SHAKE_ITEM_STREAM_GROUP,    /* a = group name, id = last delivered id, count = entries
+                                   read (-1: unknown) */
+    SHAKE_ITEM_STREAM_CONSUMER, /* a = group, b = consumer, seen_ms, active_ms (-1: unknown) */
+    SHAKE_ITEM_STREAM_PENDING,  /* a = group, b = consumer, id, delivery_ms, count = delivery
+                                   count; after the consumer it belongs to */
+};
+
+struct shake_item {
+    enum shake_item_kind kind;
+    struct shake_bytes a;
+    struct shake_bytes b;
+    double score;
+    int64_t expire_ms;
+    int64_t count;
+    int64_t length;
+    int64_t seen_ms;
+    int64_t active_ms;
+    int64_t delivery_ms;
+    struct shake_stream_id id;
+    struct shake_stream_id id2;
+};
+
+#define SHAKE_CHUNK_FIRST 1u
+#define SHAKE_CHUNK_LAST 2u
+
+#define SHAKE_NO_EXPIRE (-1)
+
+struct shake_entry {
+    enum shake_entry_kind kind;
+    int source;          /* index of the shard or file that produced it */
+    int db;              /* database number (after the filter: the target's) */
+    uint64_t offset;     /* replication offset at which the entry is complete, or
+                            for an RDB file the byte offset where the key begins */
+    char *key;           /* KEY/CHUNK: the key; FUNCTION: the library code */
+    size_t key_len;
+
+    /* KEY and CHUNK */
+    enum shake_value_type type;
+    int64_t expire_ms;   /* absolute unix time in ms, SHAKE_NO_EXPIRE for none */
+    int64_t idle_s;      /* LRU idle seconds, -1 when unknown */
+    int freq;            /* LFU frequency 0..255, -1 when unknown */
+
+    /* KEY: RDB type byte and the value bytes after it */
+    uint8_t rdb_type;
+    char *raw;
+    size_t raw_len;
+
+    /* CHUNK: items whose bytes live in `arena` */
+    unsigned chunk_flags;
+    struct shake_item *items;
+    size_t nitems;
+    char *arena;
+
+    /* CMD */
+    int argc;
+    char **argv;
+    size_t *argv_len;
+};
+
+struct shake_entry *shake_entry_new(enum shake_entry_kind kind);
+void shake_entry_free(struct shake_entry *entry);
+
+/* Approximate bytes held by an entry, for queue and batch bounds. */
+size_t shake_entry_size(const struct shake_entry *entry);
+
+const char *shake_value_type_name(enum shake_value_type type);
+
+#endif

@@ -1,0 +1,36 @@
+/* command.c -- the command list shared by the builders and the router. */
+#include "writer/command.h"
+
+#include <hiredis.h>
+#include <stdlib.h>
+
+void command_list_init(struct command_list *list) {
+    list->items = NULL;
+    list->count = 0;
+    list->capacity = 0;
+}
+
+int command_list_append_argv(struct command_list *list, int argc, const char **argv,
+                             const size_t *argv_len) {
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 8;
+        struct command *items = realloc(list->items, capacity * sizeof(*items));
+        if (items == NULL) return -1;
+        list->items = items;
+        list->capacity = capacity;
+    }
+    char *resp = NULL;
+    long long len = redisFormatCommandArgv(&resp, argc, argv, argv_len);
+    if (len < 0) return -1;
+    struct command *command = &list->items[list->count++];
+    command->resp = resp;
+    command->len = (size_t)len;
+    command->busykey_is_skip = 0;
+    return 0;
+}
+
+void command_list_clear(struct command_list *list) {
+    for (size_t i = 0; i < list->count; i++) free(list->items[i].resp);
+    free(list->items);
+    command_list_init(list);
+}

@@ -1,0 +1,36 @@
+/* command.h -- a list of RESP-encoded commands built for one entry.
+ *
+ * The builders (restore.c for KEY entries, rewrite.c for CHUNK and FUNCTION
+ * entries) turn an entry into commands; the router (writer.c) decides where they
+ * go. Every command built for a KEY or CHUNK entry touches only that entry's key,
+ * so all of them route to the key's slot.
+ *
+ * Ownership: the list owns each command's bytes (allocated by hiredis'
+ * redisFormatCommandArgv, released with free()).
+ */
+#ifndef SHAKE_WRITER_COMMAND_H
+#define SHAKE_WRITER_COMMAND_H
+
+#include <stddef.h>
+
+struct command {
+    char *resp;           /* the encoded command */
+    size_t len;
+    int busykey_is_skip;  /* a BUSYKEY error reply means "kept the target's key" */
+};
+
+struct command_list {
+    struct command *items;
+    size_t count;
+    size_t capacity;
+};
+
+void command_list_init(struct command_list *list);
+/* Encode argv with redisFormatCommandArgv and append it. Returns 0, or -1 when out
+ * of memory. */
+int command_list_append_argv(struct command_list *list, int argc, const char **argv,
+                             const size_t *argv_len);
+/* Release every command and reset the list to empty (keeps nothing). */
+void command_list_clear(struct command_list *list);
+
+#endif

@@ -1,0 +1,72 @@
+/* writer.h -- loads entries into the target, standalone or Redis Cluster.
+ *
+ * The writer connects (non-blocking, on the caller's libev loop), learns what the
+ * target is (cluster or standalone, version, RDB version, proto-max-bulk-len), then
+ * accepts entries. It routes each key by CRC16 slot to its master over one pipelined
+ * connection per master, follows MOVED/ASK, retries TRYAGAIN/CLUSTERDOWN with
+ * back-off, reconnects and resends what had no reply. Every reply is checked.
+ *
+ * It knows entries only: never which reader made them.
+ */
+#ifndef SHAKE_WRITER_H
+#define SHAKE_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "shake/entry.h"
+
+struct ev_loop;
+struct writer;
+
+struct writer_target_info {
+    int is_cluster;
+    int master_count;
+    int version_major, version_minor, version_patch;
+    int rdb_version;           /* highest RDB version the target's RESTORE accepts */
+    uint64_t restorable_types; /* bit t: the target can RESTORE RDB type t */
+    size_t proto_max_bulk_len;
+    uint64_t keys;             /* keys held by the target when probed (all dbs) */
+};
+
+struct writer_stats {
+    uint64_t keys_written;     /* keys whose last command was acknowledged */
+    uint64_t keys_skipped;     /* on_existing = skip and the target had the key */
+    uint64_t commands_sent;
+    uint64_t bytes_sent;
+    uint64_t errors;           /* error replies that failed a key */
+    uint64_t redirects;        /* MOVED + ASK followed */
+    uint64_t retries;          /* TRYAGAIN / CLUSTERDOWN / LOADING / reconnect resends */
+};
+
+struct writer_callbacks {
+    void *ctx;
+    /* The target was probed and every master connection is up. */
+    void (*ready)(void *ctx);
+    /* There is room again after writer_is_full() said no, or all work is done. */
+    void (*drained)(void *ctx);
+    /* A fatal error: the message names the node and, where known, the key. The
+     * writer stops; entries not yet acknowledged are not written. */
+    void (*failed)(void *ctx, const char *message);
+};
+
+struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
+                          const struct writer_callbacks *callbacks);
+void writer_free(struct writer *writer);
+
+/* Start connecting and probing; `ready` or `failed` follows. */
+void writer_start(struct writer *writer);
+const struct writer_target_info *writer_target_info(const struct writer *writer);
+
+/* Hand an entry over; the writer owns it from now on. Returns 0, or -1 with a
+ * message in `err` when the entry can never be written (e.g. a db other than 0 on
+ * a cluster target); the writer does not keep it then and the caller frees it. */
+int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen);
+/* True when the in-flight bound is reached: stop submitting until `drained`. */
+int writer_is_full(const struct writer *writer);
+/* True when nothing is queued or awaiting a reply. */
+int writer_is_idle(const struct writer *writer);
+const struct writer_stats *writer_stats(const struct writer *writer);
+
+#endif
