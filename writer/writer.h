@@ -49,6 +49,9 @@ struct writer_callbacks {
     /* A fatal error: the message names the node and, where known, the key. The
      * writer stops; entries not yet acknowledged are not written. */
     void (*failed)(void *ctx, const char *message);
+    /* The target refused one key (an error reply other than the fatal ones): the
+     * message names the node, the key and the reply. The job goes on. */
+    void (*key_error)(void *ctx, const char *message);
 };
 
 struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,

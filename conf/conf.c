@@ -1,0 +1,528 @@
+/* conf.c -- loads shake's INI configuration (through inih) into struct shake_conf.
+ *
+ * Owns: defaults, ${VAR} expansion, parsing and validating every key, and the
+ * one-line messages that name file:line and the key. It talks to no server: a bad
+ * config is reported before anything is touched. Every key is in docs/config.md.
+ */
+#include "conf/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parsing state handed through inih to the key handler. */
+struct conf_parse {
+    struct shake_conf *conf;
+    const char *name;       /* file name for messages */
+    char *err;
+    size_t errlen;
+    int failed;
+    int seen_address;
+    int seen_files;
+    int seen_type;
+};
+
+typedef int (*conf_key_setter)(struct conf_parse *parse, const char *value, char *why,
+                               size_t whylen);
+
+struct conf_key {
+    const char *section;
+    const char *name;
+    conf_key_setter set;
+};
+
+static int conf_set_string(char **slot, const char *value) {
+    char *copy = strdup(value);
+    if (copy == NULL) return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+/* Parse "123", "64kb", "16mb", "1gb" into bytes. */
+static int conf_parse_size(const char *value, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (errno != 0 || end == value || value[0] == '-') return -1;
+    unsigned long long unit = 1;
+    if (strcasecmp(end, "") == 0 || strcasecmp(end, "b") == 0) unit = 1;
+    else if (strcasecmp(end, "kb") == 0 || strcasecmp(end, "k") == 0) unit = 1024ULL;
+    else if (strcasecmp(end, "mb") == 0 || strcasecmp(end, "m") == 0) unit = 1024ULL * 1024;
+    else if (strcasecmp(end, "gb") == 0 || strcasecmp(end, "g") == 0) unit = 1024ULL * 1024 * 1024;
+    else return -1;
+    if (n > SIZE_MAX / unit) return -1;
+    *out = (size_t)(n * unit);
+    return 0;
+}
+
+static int conf_parse_int(const char *value, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || n < min || n > max) return -1;
+    *out = n;
+    return 0;
+}
+
+static int set_source_type(struct conf_parse *parse, const char *value, char *why, size_t len) {
+    parse->seen_type = 1;
+    if (strcmp(value, "rdb") == 0) {
+        parse->conf->source.type = CONF_SOURCE_RDB;
+        return 0;
+    }
+    snprintf(why, len, "'%s' is not a source type (expected: rdb)", value);
+    return -1;
+}
+
+/* files = a.rdb, b.rdb (commas or white space between names). */
+static int set_source_files(struct conf_parse *parse, const char *value, char *why, size_t len) {
+    struct conf_source *source = &parse->conf->source;
+    const char *p = value;
+    parse->seen_files = 1;
+    while (*p != '\0') {
+        while (*p == ',' || isspace((unsigned char)*p)) p++;
+        if (*p == '\0') break;
+        const char *start = p;
+        while (*p != '\0' && *p != ',' && *p != '\n') p++;
+        const char *end = p;
+        while (end > start && isspace((unsigned char)end[-1])) end--;
+        char **files = realloc(source->files, sizeof(*files) * (size_t)(source->file_count + 1));
+        if (files == NULL) goto oom;
+        source->files = files;
+        files[source->file_count] = strndup(start, (size_t)(end - start));
+        if (files[source->file_count] == NULL) goto oom;
+        source->file_count++;
+    }
+    if (source->file_count == 0) {
+        snprintf(why, len, "no file named");
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(why, len, "out of memory");
+    return -1;
+}
+
+/* address = host:port (IPv6 as [addr]:port). */
+static int set_target_address(struct conf_parse *parse, const char *value, char *why,
+                              size_t len) {
+    struct conf_target *target = &parse->conf->target;
+    const char *colon = strrchr(value, ':');
+    long port;
+    parse->seen_address = 1;
+    if (colon == NULL || colon == value || conf_parse_int(colon + 1, 1, 65535, &port) != 0) {
+        snprintf(why, len, "'%s' is not host:port", value);
+        return -1;
+    }
+    const char *host = value;
+    size_t host_len = (size_t)(colon - value);
+    if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    char *copy = strndup(host, host_len);
+    if (copy == NULL) return -1;
+    free(target->host);
+    target->host = copy;
+    target->port = (int)port;
+    return 0;
+}
+
+static int set_target_username(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    (void)why, (void)len;
+    if (value[0] == '\0') return 0;
+    return conf_set_string(&parse->conf->target.username, value);
+}
+
+static int set_target_password(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    (void)why, (void)len;
+    if (value[0] == '\0') return 0;
+    return conf_set_string(&parse->conf->target.password, value);
+}
+
+static int set_target_on_existing(struct conf_parse *parse, const char *value, char *why,
+                                  size_t len) {
+    enum conf_on_existing *slot = &parse->conf->target.on_existing;
+    if (strcmp(value, "error") == 0) *slot = CONF_ON_EXISTING_ERROR;
+    else if (strcmp(value, "replace") == 0) *slot = CONF_ON_EXISTING_REPLACE;
+    else if (strcmp(value, "skip") == 0) *slot = CONF_ON_EXISTING_SKIP;
+    else {
+        snprintf(why, len, "'%s' is not one of error, replace, skip", value);
+        return -1;
+    }
+    return 0;
+}
+
+/* db_map = 1:0, 2:0 */
+static int set_target_db_map(struct conf_parse *parse, const char *value, char *why,
+                             size_t len) {
+    struct conf_target *target = &parse->conf->target;
+    const char *p = value;
+    while (*p != '\0') {
+        while (*p == ',' || isspace((unsigned char)*p)) p++;
+        if (*p == '\0') break;
+        char *end;
+        long from = strtol(p, &end, 10);
+        if (end == p || *end != ':') goto bad;
+        p = end + 1;
+        long to = strtol(p, &end, 10);
+        if (end == p || from < 0 || to < 0 || from >= CONF_MAX_DB || to >= CONF_MAX_DB) goto bad;
+        p = end;
+        for (int i = 0; i < target->db_map_count; i++) {
+            if (target->db_map[i].from == from) {
+                snprintf(why, len, "db %ld is mapped twice", from);
+                return -1;
+            }
+        }
+        struct conf_db_map_entry *map =
+            realloc(target->db_map, sizeof(*map) * (size_t)(target->db_map_count + 1));
+        if (map == NULL) return -1;
+        target->db_map = map;
+        map[target->db_map_count].from = (int)from;
+        map[target->db_map_count].to = (int)to;
+        target->db_map_count++;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p != '\0' && *p != ',') goto bad;
+    }
+    return 0;
+bad:
+    snprintf(why, len, "'%s' is not a list of source:target db pairs (e.g. 1:0, 2:0)", value);
+    return -1;
+}
+
+static int set_size(size_t *slot, size_t min, const char *value, char *why, size_t len) {
+    size_t n;
+    if (conf_parse_size(value, &n) != 0 || n < min) {
+        snprintf(why, len, "'%s' is not a size of at least %zu bytes (e.g. 64mb)", value, min);
+        return -1;
+    }
+    *slot = n;
+    return 0;
+}
+
+static int set_target_pipeline_max_bytes(struct conf_parse *parse, const char *value, char *why,
+                                         size_t len) {
+    return set_size(&parse->conf->target.pipeline_max_bytes, 64 * 1024, value, why, len);
+}
+
+static int set_target_batch_max_bytes(struct conf_parse *parse, const char *value, char *why,
+                                      size_t len) {
+    return set_size(&parse->conf->target.batch_max_bytes, 1024, value, why, len);
+}
+
+static int set_target_batch_max_items(struct conf_parse *parse, const char *value, char *why,
+                                      size_t len) {
+    long n;
+    if (conf_parse_int(value, 1, 1000000, &n) != 0) {
+        snprintf(why, len, "'%s' is not a number from 1 to 1000000", value);
+        return -1;
+    }
+    parse->conf->target.batch_max_items = (size_t)n;
+    return 0;
+}
+
+static int set_target_connect_timeout_ms(struct conf_parse *parse, const char *value, char *why,
+                                         size_t len) {
+    long n;
+    if (conf_parse_int(value, 1, 3600000, &n) != 0) {
+        snprintf(why, len, "'%s' is not a number of milliseconds from 1 to 3600000", value);
+        return -1;
+    }
+    parse->conf->target.connect_timeout_ms = (int)n;
+    return 0;
+}
+
+static int set_shake_dir(struct conf_parse *parse, const char *value, char *why, size_t len) {
+    if (value[0] == '\0') {
+        snprintf(why, len, "must not be empty");
+        return -1;
+    }
+    return conf_set_string(&parse->conf->shake.dir, value);
+}
+
+static int set_shake_log_level(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    enum conf_log_level *slot = &parse->conf->shake.log_level;
+    if (strcmp(value, "debug") == 0) *slot = CONF_LOG_DEBUG;
+    else if (strcmp(value, "info") == 0) *slot = CONF_LOG_INFO;
+    else if (strcmp(value, "warn") == 0) *slot = CONF_LOG_WARN;
+    else if (strcmp(value, "error") == 0) *slot = CONF_LOG_ERROR;
+    else {
+        snprintf(why, len, "'%s' is not one of debug, info, warn, error", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_shake_restore_max_bytes(struct conf_parse *parse, const char *value, char *why,
+                                       size_t len) {
+    return set_size(&parse->conf->shake.restore_max_bytes, 1024, value, why, len);
+}
+
+static int set_shake_progress(struct conf_parse *parse, const char *value, char *why,
+                              size_t len) {
+    int *slot = &parse->conf->shake.progress;
+    if (strcmp(value, "auto") == 0) *slot = -1;
+    else if (strcmp(value, "yes") == 0) *slot = 1;
+    else if (strcmp(value, "no") == 0) *slot = 0;
+    else {
+        snprintf(why, len, "'%s' is not one of auto, yes, no", value);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct conf_key conf_keys[] = {
+    {"source", "type", set_source_type},
+    {"source", "files", set_source_files},
+    {"target", "address", set_target_address},
+    {"target", "username", set_target_username},
+    {"target", "password", set_target_password},
+    {"target", "on_existing", set_target_on_existing},
+    {"target", "db_map", set_target_db_map},
+    {"target", "pipeline_max_bytes", set_target_pipeline_max_bytes},
+    {"target", "batch_max_items", set_target_batch_max_items},
+    {"target", "batch_max_bytes", set_target_batch_max_bytes},
+    {"target", "connect_timeout_ms", set_target_connect_timeout_ms},
+    {"shake", "dir", set_shake_dir},
+    {"shake", "log_level", set_shake_log_level},
+    {"shake", "restore_max_bytes", set_shake_restore_max_bytes},
+    {"shake", "progress", set_shake_progress},
+};
+
+static int conf_section_known(const char *section) {
+    return strcmp(section, "source") == 0 || strcmp(section, "target") == 0 ||
+           strcmp(section, "shake") == 0;
+}
+
+/* Replace every ${NAME} in value with the environment's NAME. Returns a new string,
+ * or NULL with a reason in why. */
+static char *conf_expand_env(const char *value, char *why, size_t len) {
+    size_t cap = strlen(value) + 1, used = 0;
+    char *out = malloc(cap);
+    if (out == NULL) return NULL;
+    for (const char *p = value; *p != '\0';) {
+        const char *piece = p;
+        size_t piece_len = 1;
+        if (p[0] == '$' && p[1] == '{') {
+            const char *close = strchr(p + 2, '}');
+            if (close == NULL) {
+                snprintf(why, len, "'${' without a closing '}'");
+                free(out);
+                return NULL;
+            }
+            char name[256];
+            size_t name_len = (size_t)(close - (p + 2));
+            if (name_len == 0 || name_len >= sizeof(name)) {
+                snprintf(why, len, "bad environment variable reference");
+                free(out);
+                return NULL;
+            }
+            memcpy(name, p + 2, name_len);
+            name[name_len] = '\0';
+            piece = getenv(name);
+            if (piece == NULL) {
+                snprintf(why, len, "environment variable %s is not set", name);
+                free(out);
+                return NULL;
+            }
+            piece_len = strlen(piece);
+            p = close + 1;
+        } else {
+            p++;
+        }
+        if (used + piece_len + 1 > cap) {
+            cap = (used + piece_len + 1) * 2;
+            char *grown = realloc(out, cap);
+            if (grown == NULL) {
+                free(out);
+                return NULL;
+            }
+            out = grown;
+        }
+        memcpy(out + used, piece, piece_len);
+        used += piece_len;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+/* inih's handler: route one key to its setter. Returns 0 to make inih report the
+ * line number of the failure. */
+static int conf_handle_key(void *user, const char *section, const char *name,
+                           const char *value) {
+    struct conf_parse *parse = user;
+    char why[CONF_ERR_LEN];
+    if (parse->failed) return 1; /* report only the first problem */
+    why[0] = '\0';
+    if (!conf_section_known(section)) {
+        snprintf(parse->err, parse->errlen, "unknown section [%s]", section);
+        parse->failed = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
+        if (strcmp(conf_keys[i].section, section) != 0 || strcmp(conf_keys[i].name, name) != 0)
+            continue;
+        char *expanded = conf_expand_env(value, why, sizeof(why));
+        int rc = expanded == NULL ? -1 : conf_keys[i].set(parse, expanded, why, sizeof(why));
+        free(expanded);
+        if (rc == 0) return 1;
+        snprintf(parse->err, parse->errlen, "[%s] %s: %s", section, name,
+                 why[0] ? why : "out of memory");
+        parse->failed = 1;
+        return 0;
+    }
+    snprintf(parse->err, parse->errlen, "unknown key '%s' in [%s]", name, section);
+    parse->failed = 1;
+    return 0;
+}
+
+/* inih calls the handler for keys only: an empty unknown section would pass
+ * unnoticed, so section headers are checked here first. */
+static int conf_check_sections(const char *name, const char *text, char *err, size_t errlen) {
+    int line = 1;
+    for (const char *p = text; *p != '\0'; line++) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p < end && *p == '[') {
+            const char *close = memchr(p, ']', (size_t)(end - p));
+            char section[64];
+            size_t len = close ? (size_t)(close - p - 1) : 0;
+            if (close == NULL || len == 0 || len >= sizeof(section)) {
+                snprintf(err, errlen, "%s:%d: malformed section header", name, line);
+                return -1;
+            }
+            memcpy(section, p + 1, len);
+            section[len] = '\0';
+            if (!conf_section_known(section)) {
+                snprintf(err, errlen, "%s:%d: unknown section [%s] (expected source, target, shake)",
+                         name, line, section);
+                return -1;
+            }
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return 0;
+}
+
+static int conf_check_required(struct conf_parse *parse) {
+    const char *missing = NULL;
+    if (!parse->seen_type) missing = "[source] type";
+    else if (parse->conf->source.type == CONF_SOURCE_RDB && !parse->seen_files)
+        missing = "[source] files";
+    else if (!parse->seen_address) missing = "[target] address";
+    if (missing == NULL) return 0;
+    snprintf(parse->err, parse->errlen, "%s: missing required key %s", parse->name, missing);
+    return -1;
+}
+
+void conf_init(struct shake_conf *conf) {
+    memset(conf, 0, sizeof(*conf));
+    conf->source.type = CONF_SOURCE_RDB;
+    conf->target.on_existing = CONF_ON_EXISTING_ERROR;
+    conf->target.pipeline_max_bytes = 8 * 1024 * 1024;
+    conf->target.batch_max_items = 512;
+    conf->target.batch_max_bytes = 1024 * 1024;
+    conf->target.connect_timeout_ms = 5000;
+    conf->shake.dir = strdup("./shake-data");
+    conf->shake.log_level = CONF_LOG_INFO;
+    conf->shake.restore_max_bytes = 16 * 1024 * 1024;
+    conf->shake.progress = -1;
+}
+
+int conf_load_string(struct shake_conf *conf, const char *name, const char *text, char *err,
+                     size_t errlen) {
+    struct conf_parse parse = {.conf = conf, .name = name, .err = err, .errlen = errlen};
+    char message[CONF_ERR_LEN];
+    if (conf_check_sections(name, text, err, errlen) != 0) return -1;
+    /* Long `files =` lists must not be cut at inih's default 200 bytes a line. */
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = 1 << 20;
+    parse.err = message;
+    parse.errlen = sizeof(message);
+    int line = ini_parse_string(text, conf_handle_key, &parse);
+    if (line != 0) {
+        if (parse.failed) snprintf(err, errlen, "%s:%d: %s", name, line, message);
+        else snprintf(err, errlen, "%s:%d: syntax error (expected key = value or [section])",
+                      name, line);
+        return -1;
+    }
+    parse.err = err;
+    parse.errlen = errlen;
+    return conf_check_required(&parse);
+}
+
+int conf_load(struct shake_conf *conf, const char *path, char *err, size_t errlen) {
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 4096, used = 0;
+    char *text = malloc(cap);
+    size_t n;
+    while (text != NULL && (n = fread(text + used, 1, cap - used - 1, file)) > 0) {
+        used += n;
+        if (cap - used - 1 == 0) {
+            char *grown = realloc(text, cap * 2);
+            if (grown == NULL) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = grown;
+            cap *= 2;
+        }
+    }
+    int read_failed = ferror(file);
+    fclose(file);
+    if (text == NULL || read_failed) {
+        free(text);
+        snprintf(err, errlen, "%s: cannot read config", path);
+        return -1;
+    }
+    text[used] = '\0';
+    free(conf->path);
+    conf->path = strdup(path);
+    int rc = conf_load_string(conf, path, text, err, errlen);
+    free(text);
+    return rc;
+}
+
+int conf_map_db(const struct conf_target *target, int db) {
+    for (int i = 0; i < target->db_map_count; i++) {
+        if (target->db_map[i].from == db) return target->db_map[i].to;
+    }
+    return db;
+}
+
+int conf_db_is_mapped(const struct conf_target *target, int db) {
+    for (int i = 0; i < target->db_map_count; i++) {
+        if (target->db_map[i].from == db) return 1;
+    }
+    return 0;
+}
+
+void conf_free(struct shake_conf *conf) {
+    for (int i = 0; i < conf->source.file_count; i++) free(conf->source.files[i]);
+    free(conf->source.files);
+    free(conf->target.host);
+    free(conf->target.username);
+    free(conf->target.password);
+    free(conf->target.db_map);
+    free(conf->shake.dir);
+    free(conf->path);
+    memset(conf, 0, sizeof(*conf));
+}

@@ -1,0 +1,85 @@
+/* main.c -- shake's entry point: arguments, config, the loop, the job, the summary.
+ *
+ * This is the edge where errors are reported: one line, "shake: error: ...", and
+ * the exit status (0 every key landed, 1 a runtime failure, 2 a usage or config
+ * error, reported before any server is touched).
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "shake/log.h"
+#include "shake/restore.h"
+
+#define SHAKE_VERSION "0.1.0"
+
+#define EXIT_RUNTIME_FAILURE 1
+#define EXIT_USAGE 2
+
+static void print_usage(FILE *out) {
+    fprintf(out,
+            "usage: shake -conf FILE      run the job the config describes\n"
+            "       shake --version\n"
+            "       shake --help\n"
+            "See docs/config.md for the config keys.\n");
+}
+
+static void print_summary(const struct restore_result *r) {
+    printf("restore %s in %.2f s: %llu keys written, %llu errors\n",
+           r->ok ? "finished" : "FAILED", r->seconds, (unsigned long long)r->keys_written,
+           (unsigned long long)r->key_errors);
+    printf("  skipped: %llu expired, %llu empty, %llu already on the target, %llu filtered\n",
+           (unsigned long long)r->skipped_expired, (unsigned long long)r->skipped_empty,
+           (unsigned long long)r->skipped_existing, (unsigned long long)r->filtered);
+    printf("  read %llu of %llu bytes, %llu function libraries\n",
+           (unsigned long long)r->bytes_read, (unsigned long long)r->bytes_total,
+           (unsigned long long)r->functions);
+    printf("summary: written=%llu skipped_expired=%llu skipped_empty=%llu skipped_existing=%llu "
+           "filtered=%llu errors=%llu bytes=%llu seconds=%.3f status=%s\n",
+           (unsigned long long)r->keys_written, (unsigned long long)r->skipped_expired,
+           (unsigned long long)r->skipped_empty, (unsigned long long)r->skipped_existing,
+           (unsigned long long)r->filtered, (unsigned long long)r->key_errors,
+           (unsigned long long)r->bytes_read, r->seconds, r->ok ? "ok" : "failed");
+    fflush(stdout);
+}
+
+static int run_conf(const char *path) {
+    struct shake_conf conf;
+    char err[CONF_ERR_LEN];
+    conf_init(&conf);
+    if (conf_load(&conf, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "shake: error: %s\n", err);
+        conf_free(&conf);
+        return EXIT_USAGE;
+    }
+    log_set_level(conf.shake.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(0);
+    struct restore_result result;
+    restore_run(loop, &conf, &result);
+    print_summary(&result);
+    if (result.error[0] != '\0') fprintf(stderr, "shake: error: %s\n", result.error);
+    else if (!result.ok)
+        fprintf(stderr, "shake: error: %llu keys were refused by the target (see the log)\n",
+                (unsigned long long)result.key_errors);
+    conf_free(&conf);
+    return result.ok ? 0 : EXIT_RUNTIME_FAILURE;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("shake %s\n", SHAKE_VERSION);
+        return 0;
+    }
+    if (argc == 3 && (strcmp(argv[1], "-conf") == 0 || strcmp(argv[1], "--conf") == 0))
+        return run_conf(argv[2]);
+    fprintf(stderr, "shake: error: expected -conf FILE\n");
+    print_usage(stderr);
+    return EXIT_USAGE;
+}
