@@ -1,0 +1,105 @@
+/* test_cmd_stream.c -- command stream parsing: exact offsets, SELECT tracking,
+ * resumable feeding, bad input. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reader/cmd_stream.h"
+
+static const char *stream_text = "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"
+                                 "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\0b\r\n"
+                                 "*1\r\n$4\r\nPING\r\n";
+#define SELECT_LEN 23
+#define SET_LEN 29
+#define STREAM_LEN (SELECT_LEN + SET_LEN + 14)
+
+static void assert_stream_entries(struct cmd_stream *stream, struct shake_entry **entries) {
+    cr_assert_eq(entries[0]->offset, 1000 + SELECT_LEN);
+    cr_assert_str_eq(entries[0]->argv[0], "SELECT");
+    cr_assert_eq(entries[0]->db, 3);
+    cr_assert_eq(entries[1]->offset, 1000 + SELECT_LEN + SET_LEN);
+    cr_assert_eq(entries[1]->argc, 3);
+    cr_assert_eq(entries[1]->argv_len[2], 3);
+    cr_assert(memcmp(entries[1]->argv[2], "a\0b", 3) == 0);
+    cr_assert_eq(entries[1]->db, 3);
+    cr_assert_eq(entries[2]->offset, 1000 + STREAM_LEN);
+    cr_assert_eq(cmd_stream_offset(stream), 1000 + STREAM_LEN);
+    cr_assert_eq(cmd_stream_buffered(stream), 0);
+}
+
+Test(cmd_stream, offsets_count_every_byte_of_each_command) {
+    struct cmd_stream *stream = cmd_stream_new(0, 1000, 0);
+    struct shake_entry *entries[3];
+    cr_assert_eq(cmd_stream_feed(stream, stream_text, STREAM_LEN), CMD_STREAM_OK);
+    for (int i = 0; i < 3; i++) cr_assert_eq(cmd_stream_next(stream, &entries[i]), CMD_STREAM_OK);
+    struct shake_entry *none = NULL;
+    cr_assert_eq(cmd_stream_next(stream, &none), CMD_STREAM_NEED_MORE);
+    assert_stream_entries(stream, entries);
+    for (int i = 0; i < 3; i++) shake_entry_free(entries[i]);
+    cmd_stream_free(stream);
+}
+
+Test(cmd_stream, byte_at_a_time_gives_the_same_entries) {
+    struct cmd_stream *stream = cmd_stream_new(0, 1000, 0);
+    struct shake_entry *entries[3];
+    int got = 0;
+    for (size_t i = 0; i < STREAM_LEN; i++) {
+        cmd_stream_feed(stream, stream_text + i, 1);
+        struct shake_entry *entry;
+        while (cmd_stream_next(stream, &entry) == CMD_STREAM_OK) entries[got++] = entry;
+    }
+    cr_assert_eq(got, 3);
+    assert_stream_entries(stream, entries);
+    for (int i = 0; i < 3; i++) shake_entry_free(entries[i]);
+    cmd_stream_free(stream);
+}
+
+Test(cmd_stream, offsets_survive_reader_buffer_compaction) {
+    struct cmd_stream *stream = cmd_stream_new(0, 0, 0);
+    char buf[64];
+    uint64_t expected = 0;
+    for (int i = 0; i < 5000; i++) {
+        char key[16];
+        int key_len = snprintf(key, sizeof(key), "k%d", i);
+        int n = snprintf(buf, sizeof(buf), "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n",
+                         key_len, key);
+        cmd_stream_feed(stream, buf, (size_t)n);
+        expected += (uint64_t)n;
+        if (i % 7 == 0) {
+            struct shake_entry *entry;
+            while (cmd_stream_next(stream, &entry) == CMD_STREAM_OK) {
+                cr_assert_leq(entry->offset, expected);
+                shake_entry_free(entry);
+            }
+            cr_assert_eq(cmd_stream_offset(stream), expected);
+        }
+    }
+    struct shake_entry *entry;
+    while (cmd_stream_next(stream, &entry) == CMD_STREAM_OK) shake_entry_free(entry);
+    cr_assert_eq(cmd_stream_offset(stream), expected);
+    cmd_stream_free(stream);
+}
+
+Test(cmd_stream, a_reply_that_is_not_a_command_is_an_error) {
+    struct cmd_stream *stream = cmd_stream_new(0, 42, 0);
+    struct shake_entry *entry = NULL;
+    cmd_stream_feed(stream, "+OK\r\n", 5);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_ERR);
+    cr_assert_str_eq(cmd_stream_error(stream),
+                     "offset 42: expected a command (an array of bulk strings)");
+    cmd_stream_free(stream);
+}
+
+Test(cmd_stream, bad_select_and_protocol_errors_are_reported) {
+    struct cmd_stream *stream = cmd_stream_new(0, 0, 0);
+    struct shake_entry *entry = NULL;
+    cmd_stream_feed(stream, "*2\r\n$6\r\nselect\r\n$1\r\nx\r\n", 23);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_ERR);
+    cr_assert(strstr(cmd_stream_error(stream), "SELECT") != NULL);
+    cmd_stream_free(stream);
+    stream = cmd_stream_new(0, 0, 0);
+    cmd_stream_feed(stream, "*2\r\n!!!\r\n", 9);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_ERR);
+    cr_assert(strstr(cmd_stream_error(stream), "offset 0: ") == cmd_stream_error(stream));
+    cmd_stream_free(stream);
+}
