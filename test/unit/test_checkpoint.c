@@ -1,0 +1,85 @@
+/* test_checkpoint.c -- checkpoints round-trip through the file, and bad files are
+ * reported with their line. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shake/checkpoint.h"
+
+static const char *replid_a = "0123456789abcdef0123456789abcdef01234567";
+static const char *replid_b = "fedcba9876543210fedcba9876543210fedcba98";
+
+static void temp_path(char *path, size_t len) {
+    char dir[] = "/tmp/shake-checkpoint-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, len, "%s/checkpoint", dir);
+}
+
+Test(checkpoint, saved_shards_load_back_exactly) {
+    char path[256], err[256] = "";
+    temp_path(path, sizeof(path));
+    struct checkpoint saved, loaded;
+    checkpoint_init(&saved);
+    checkpoint_init(&loaded);
+    cr_assert_eq(checkpoint_set(&saved, "127.0.0.1:6379", replid_a, 12345, 0), 0);
+    cr_assert_eq(checkpoint_set(&saved, "node-b", replid_b, 18446744073709551615ULL, 9), 0);
+    cr_assert_eq(checkpoint_set(&saved, "127.0.0.1:6379", replid_b, 99, 3), 0);
+    cr_assert_eq(saved.count, 2);
+    cr_assert_eq(checkpoint_save(&saved, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(checkpoint_load(&loaded, path, err, sizeof(err)), 0, "%s", err);
+    const struct checkpoint_shard *a = checkpoint_find(&loaded, "127.0.0.1:6379");
+    const struct checkpoint_shard *b = checkpoint_find(&loaded, "node-b");
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(a->replid, replid_b);
+    cr_assert_eq(a->offset, 99);
+    cr_assert_eq(a->db, 3);
+    cr_assert_eq(b->offset, 18446744073709551615ULL);
+    cr_assert_eq(b->db, 9);
+    cr_assert_null(checkpoint_find(&loaded, "other"));
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    cr_assert_neq(access(tmp, F_OK), 0, "the temp file must be gone after the rename");
+    checkpoint_free(&saved);
+    checkpoint_free(&loaded);
+}
+
+Test(checkpoint, a_missing_file_is_an_empty_checkpoint) {
+    struct checkpoint loaded;
+    char err[256] = "";
+    checkpoint_init(&loaded);
+    cr_assert_eq(checkpoint_load(&loaded, "/tmp/shake-no-such-dir/checkpoint", err, sizeof(err)), 0);
+    cr_assert_eq(loaded.count, 0);
+}
+
+Test(checkpoint, a_malformed_line_names_file_and_line) {
+    char path[256], err[256] = "";
+    temp_path(path, sizeof(path));
+    FILE *file = fopen(path, "w");
+    fprintf(file, "# shake checkpoint v1\nshard a %s 1 0\nshard b short 1 0\n", replid_a);
+    fclose(file);
+    struct checkpoint loaded;
+    checkpoint_init(&loaded);
+    cr_assert_eq(checkpoint_load(&loaded, path, err, sizeof(err)), -1);
+    char expected[300];
+    snprintf(expected, sizeof(expected), "%s:3: malformed checkpoint line", path);
+    cr_assert(strstr(err, expected) != NULL, "%s", err);
+    checkpoint_free(&loaded);
+}
+
+Test(checkpoint, names_with_spaces_are_refused) {
+    struct checkpoint checkpoint;
+    checkpoint_init(&checkpoint);
+    cr_assert_eq(checkpoint_set(&checkpoint, "a b", replid_a, 1, 0), -1);
+    checkpoint_free(&checkpoint);
+}
+
+Test(checkpoint, an_unwritable_directory_is_an_error) {
+    struct checkpoint checkpoint;
+    char err[256] = "";
+    checkpoint_init(&checkpoint);
+    cr_assert_eq(checkpoint_save(&checkpoint, "/nonexistent-dir/checkpoint", err, sizeof(err)), -1);
+    cr_assert(strstr(err, "cannot write checkpoint") != NULL, "%s", err);
+}
