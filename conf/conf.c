@@ -27,6 +27,7 @@ struct conf_parse {
     int seen_address;
     int seen_files;
     int seen_type;
+    int seen_source_address;
 };
 
 typedef int (*conf_key_setter)(struct conf_parse *parse, const char *value, char *why,
@@ -78,7 +79,11 @@ static int set_source_type(struct conf_parse *parse, const char *value, char *wh
         parse->conf->source.type = CONF_SOURCE_RDB;
         return 0;
     }
-    snprintf(why, len, "'%s' is not a source type (expected: rdb)", value);
+    if (strcmp(value, "sync") == 0) {
+        parse->conf->source.type = CONF_SOURCE_SYNC;
+        return 0;
+    }
+    snprintf(why, len, "'%s' is not a source type (expected: rdb or sync)", value);
     return -1;
 }
 
@@ -111,13 +116,21 @@ oom:
     return -1;
 }
 
-/* address = host:port (IPv6 as [addr]:port). */
-static int set_target_address(struct conf_parse *parse, const char *value, char *why,
+static int set_size(size_t *slot, size_t min, const char *value, char *why, size_t len) {
+    size_t n;
+    if (conf_parse_size(value, &n) != 0 || n < min) {
+        snprintf(why, len, "'%s' is not a size of at least %zu bytes (e.g. 64mb)", value, min);
+        return -1;
+    }
+    *slot = n;
+    return 0;
+}
+
+/* Parse host:port (IPv6 as [addr]:port) into a new host string and a port. */
+static int conf_parse_address(const char *value, char **host_out, int *port_out, char *why,
                               size_t len) {
-    struct conf_target *target = &parse->conf->target;
     const char *colon = strrchr(value, ':');
     long port;
-    parse->seen_address = 1;
     if (colon == NULL || colon == value || conf_parse_int(colon + 1, 1, 65535, &port) != 0) {
         snprintf(why, len, "'%s' is not host:port", value);
         return -1;
@@ -130,10 +143,117 @@ static int set_target_address(struct conf_parse *parse, const char *value, char 
     }
     char *copy = strndup(host, host_len);
     if (copy == NULL) return -1;
-    free(target->host);
-    target->host = copy;
-    target->port = (int)port;
+    free(*host_out);
+    *host_out = copy;
+    *port_out = (int)port;
     return 0;
+}
+
+static int set_target_address(struct conf_parse *parse, const char *value, char *why,
+                              size_t len) {
+    parse->seen_address = 1;
+    return conf_parse_address(value, &parse->conf->target.host, &parse->conf->target.port, why,
+                              len);
+}
+
+/* [source] address = host:port[, host:port ...]: candidates tried in order. */
+static int set_source_address(struct conf_parse *parse, const char *value, char *why,
+                              size_t len) {
+    struct conf_source *source = &parse->conf->source;
+    char *copy = strdup(value), *save = NULL;
+    if (copy == NULL) return -1;
+    parse->seen_source_address = 1;
+    for (char *item = strtok_r(copy, ", \t\n", &save); item != NULL;
+         item = strtok_r(NULL, ", \t\n", &save)) {
+        struct conf_address *grown =
+            realloc(source->addresses, sizeof(*grown) * (size_t)(source->address_count + 1));
+        if (grown == NULL) goto fail;
+        source->addresses = grown;
+        grown[source->address_count].host = NULL;
+        if (conf_parse_address(item, &grown[source->address_count].host,
+                               &grown[source->address_count].port, why, len) != 0)
+            goto fail;
+        source->address_count++;
+    }
+    free(copy);
+    if (source->address_count > 0) return 0;
+    snprintf(why, len, "no address given");
+    return -1;
+fail:
+    free(copy);
+    return -1;
+}
+
+static int set_source_username(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    (void)why, (void)len;
+    if (value[0] == '\0') return 0;
+    return conf_set_string(&parse->conf->source.username, value);
+}
+
+static int set_source_password(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    (void)why, (void)len;
+    if (value[0] == '\0') return 0;
+    return conf_set_string(&parse->conf->source.password, value);
+}
+
+static int set_timeout_ms(int *slot, const char *value, char *why, size_t len) {
+    long n;
+    if (conf_parse_int(value, 1, 3600000, &n) != 0) {
+        snprintf(why, len, "'%s' is not a number of milliseconds from 1 to 3600000", value);
+        return -1;
+    }
+    *slot = (int)n;
+    return 0;
+}
+
+static int set_source_connect_timeout_ms(struct conf_parse *parse, const char *value, char *why,
+                                         size_t len) {
+    return set_timeout_ms(&parse->conf->source.connect_timeout_ms, value, why, len);
+}
+
+static int set_yes_no(int *slot, const char *value, char *why, size_t len) {
+    if (strcmp(value, "yes") == 0) *slot = 1;
+    else if (strcmp(value, "no") == 0) *slot = 0;
+    else {
+        snprintf(why, len, "'%s' is not yes or no", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_target_on_unsupported(struct conf_parse *parse, const char *value, char *why,
+                                     size_t len) {
+    enum conf_on_unsupported *slot = &parse->conf->target.on_unsupported;
+    if (strcmp(value, "error") == 0) *slot = CONF_ON_UNSUPPORTED_ERROR;
+    else if (strcmp(value, "skip") == 0) *slot = CONF_ON_UNSUPPORTED_SKIP;
+    else {
+        snprintf(why, len, "'%s' is not one of error, skip", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_target_forward_publish(struct conf_parse *parse, const char *value, char *why,
+                                      size_t len) {
+    return set_yes_no(&parse->conf->target.forward_publish, value, why, len);
+}
+
+static int set_shake_checkpoint_interval_ms(struct conf_parse *parse, const char *value,
+                                            char *why, size_t len) {
+    long n;
+    if (conf_parse_int(value, 10, 1000, &n) != 0) {
+        snprintf(why, len, "'%s' is not a number of milliseconds from 10 to 1000", value);
+        return -1;
+    }
+    parse->conf->shake.checkpoint_interval_ms = (int)n;
+    return 0;
+}
+
+static int set_shake_max_buffered(struct conf_parse *parse, const char *value, char *why,
+                                  size_t len) {
+    return set_size(&parse->conf->shake.max_buffered, 64 * 1024, value, why, len);
 }
 
 static int set_target_username(struct conf_parse *parse, const char *value, char *why,
@@ -200,15 +320,6 @@ bad:
     return -1;
 }
 
-static int set_size(size_t *slot, size_t min, const char *value, char *why, size_t len) {
-    size_t n;
-    if (conf_parse_size(value, &n) != 0 || n < min) {
-        snprintf(why, len, "'%s' is not a size of at least %zu bytes (e.g. 64mb)", value, min);
-        return -1;
-    }
-    *slot = n;
-    return 0;
-}
 
 static int set_target_pipeline_max_bytes(struct conf_parse *parse, const char *value, char *why,
                                          size_t len) {
@@ -233,13 +344,7 @@ static int set_target_batch_max_items(struct conf_parse *parse, const char *valu
 
 static int set_target_connect_timeout_ms(struct conf_parse *parse, const char *value, char *why,
                                          size_t len) {
-    long n;
-    if (conf_parse_int(value, 1, 3600000, &n) != 0) {
-        snprintf(why, len, "'%s' is not a number of milliseconds from 1 to 3600000", value);
-        return -1;
-    }
-    parse->conf->target.connect_timeout_ms = (int)n;
-    return 0;
+    return set_timeout_ms(&parse->conf->target.connect_timeout_ms, value, why, len);
 }
 
 static int set_shake_dir(struct conf_parse *parse, const char *value, char *why, size_t len) {
@@ -285,6 +390,10 @@ static int set_shake_progress(struct conf_parse *parse, const char *value, char 
 static const struct conf_key conf_keys[] = {
     {"source", "type", set_source_type},
     {"source", "files", set_source_files},
+    {"source", "address", set_source_address},
+    {"source", "username", set_source_username},
+    {"source", "password", set_source_password},
+    {"source", "connect_timeout_ms", set_source_connect_timeout_ms},
     {"target", "address", set_target_address},
     {"target", "username", set_target_username},
     {"target", "password", set_target_password},
@@ -294,10 +403,14 @@ static const struct conf_key conf_keys[] = {
     {"target", "batch_max_items", set_target_batch_max_items},
     {"target", "batch_max_bytes", set_target_batch_max_bytes},
     {"target", "connect_timeout_ms", set_target_connect_timeout_ms},
+    {"target", "on_unsupported", set_target_on_unsupported},
+    {"target", "forward_publish", set_target_forward_publish},
     {"shake", "dir", set_shake_dir},
     {"shake", "log_level", set_shake_log_level},
     {"shake", "restore_max_bytes", set_shake_restore_max_bytes},
     {"shake", "progress", set_shake_progress},
+    {"shake", "checkpoint_interval_ms", set_shake_checkpoint_interval_ms},
+    {"shake", "max_buffered", set_shake_max_buffered},
 };
 
 static int conf_section_known(const char *section) {
@@ -421,6 +534,8 @@ static int conf_check_required(struct conf_parse *parse) {
     if (!parse->seen_type) missing = "[source] type";
     else if (parse->conf->source.type == CONF_SOURCE_RDB && !parse->seen_files)
         missing = "[source] files";
+    else if (parse->conf->source.type == CONF_SOURCE_SYNC && !parse->seen_source_address)
+        missing = "[source] address";
     else if (!parse->seen_address) missing = "[target] address";
     if (missing == NULL) return 0;
     snprintf(parse->err, parse->errlen, "%s: missing required key %s", parse->name, missing);
@@ -439,6 +554,9 @@ void conf_init(struct shake_conf *conf) {
     conf->shake.log_level = CONF_LOG_INFO;
     conf->shake.restore_max_bytes = 16 * 1024 * 1024;
     conf->shake.progress = -1;
+    conf->shake.checkpoint_interval_ms = 1000;
+    conf->shake.max_buffered = 16 * 1024 * 1024;
+    conf->source.connect_timeout_ms = 5000;
 }
 
 int conf_load_string(struct shake_conf *conf, const char *name, const char *text, char *err,
@@ -518,6 +636,10 @@ int conf_db_is_mapped(const struct conf_target *target, int db) {
 void conf_free(struct shake_conf *conf) {
     for (int i = 0; i < conf->source.file_count; i++) free(conf->source.files[i]);
     free(conf->source.files);
+    for (int i = 0; i < conf->source.address_count; i++) free(conf->source.addresses[i].host);
+    free(conf->source.addresses);
+    free(conf->source.username);
+    free(conf->source.password);
     free(conf->target.host);
     free(conf->target.username);
     free(conf->target.password);

@@ -14,7 +14,18 @@
 #define CONF_ERR_LEN 512
 
 enum conf_source_type {
-    CONF_SOURCE_RDB,
+    CONF_SOURCE_RDB,  /* restore RDB files, then exit */
+    CONF_SOURCE_SYNC, /* replicate a running source (standalone or cluster) */
+};
+
+enum conf_on_unsupported {
+    CONF_ON_UNSUPPORTED_ERROR, /* stop the sync with an error naming the command */
+    CONF_ON_UNSUPPORTED_SKIP,  /* count it, log it, go on */
+};
+
+struct conf_address {
+    char *host;
+    int port;
 };
 
 enum conf_on_existing {
@@ -34,6 +45,11 @@ struct conf_source {
     enum conf_source_type type;
     char **files;         /* type = rdb: the RDB files, in order */
     int file_count;
+    struct conf_address *addresses;  /* type = sync: candidate nodes, in order */
+    int address_count;
+    char *username;       /* NULL: none */
+    char *password;       /* NULL: none */
+    int connect_timeout_ms;
 };
 
 struct conf_db_map_entry {
@@ -53,6 +69,8 @@ struct conf_target {
     size_t batch_max_items;     /* elements per rewritten command (RPUSH, HSET, ...) */
     size_t batch_max_bytes;     /* bytes per rewritten command */
     int connect_timeout_ms;
+    enum conf_on_unsupported on_unsupported;
+    int forward_publish;        /* replay PUBLISH on the target */
 };
 
 struct conf_shake {
@@ -60,6 +78,8 @@ struct conf_shake {
     enum conf_log_level log_level;
     size_t restore_max_bytes;   /* values bigger than this are streamed as commands */
     int progress;               /* -1 auto (terminal), 0 off, 1 on */
+    int checkpoint_interval_ms; /* sync: how often acknowledged offsets are saved */
+    size_t max_buffered;        /* sync: bytes read from one source and not yet decoded */
 };
 
 struct shake_conf {

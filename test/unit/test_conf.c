@@ -122,3 +122,40 @@ Test(conf, missing_file_is_reported) {
     cr_assert(strstr(err, "/nonexistent/shake.ini: cannot open config") != NULL, "%s", err);
     conf_free(&conf);
 }
+
+Test(conf, sync_source_keys) {
+    struct shake_conf conf;
+    char err[CONF_ERR_LEN] = "";
+    cr_assert_eq(load(&conf,
+                      "[source]\ntype = sync\naddress = 127.0.0.1:6379, [::1]:6380\n"
+                      "username = repl\npassword = pw\nconnect_timeout_ms = 100\n"
+                      "[target]\naddress = 127.0.0.1:7000\non_unsupported = skip\n"
+                      "forward_publish = yes\n[shake]\ncheckpoint_interval_ms = 200\n"
+                      "max_buffered = 1mb\n",
+                      err),
+                 0, "%s", err);
+    cr_assert_eq(conf.source.type, CONF_SOURCE_SYNC);
+    cr_assert_eq(conf.source.address_count, 2);
+    cr_assert_str_eq(conf.source.addresses[0].host, "127.0.0.1");
+    cr_assert_eq(conf.source.addresses[0].port, 6379);
+    cr_assert_str_eq(conf.source.addresses[1].host, "::1");
+    cr_assert_eq(conf.source.addresses[1].port, 6380);
+    cr_assert_str_eq(conf.source.username, "repl");
+    cr_assert_str_eq(conf.source.password, "pw");
+    cr_assert_eq(conf.source.connect_timeout_ms, 100);
+    cr_assert_eq(conf.target.on_unsupported, CONF_ON_UNSUPPORTED_SKIP);
+    cr_assert_eq(conf.target.forward_publish, 1);
+    cr_assert_eq(conf.shake.checkpoint_interval_ms, 200);
+    cr_assert_eq(conf.shake.max_buffered, 1024u * 1024);
+    conf_free(&conf);
+}
+
+Test(conf, sync_source_needs_an_address) {
+    assert_fails_with("[source]\ntype = sync\n[target]\naddress = h:1\n",
+                      "missing required key [source] address");
+    assert_fails_with("[source]\ntype = sync\naddress = a:1, b\n[target]\naddress = h:1\n",
+                      "t.ini:3: [source] address: 'b' is not host:port");
+    assert_fails_with("[source]\ntype = sync\naddress = a:1\n[target]\naddress = h:1\n"
+                      "forward_publish = maybe\n",
+                      "t.ini:6: [target] forward_publish: 'maybe' is not yes or no");
+}
