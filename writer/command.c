@@ -10,21 +10,34 @@ void command_list_init(struct command_list *list) {
     list->capacity = 0;
 }
 
+/* Make room for one more command, so that appending cannot fail halfway. */
+static int command_list_reserve(struct command_list *list) {
+    if (list->count < list->capacity) return 0;
+    size_t capacity = list->capacity ? list->capacity * 2 : 8;
+    struct command *items = realloc(list->items, capacity * sizeof(*items));
+    if (items == NULL) return -1;
+    list->items = items;
+    list->capacity = capacity;
+    return 0;
+}
+
 int command_list_append_argv(struct command_list *list, int argc, const char **argv,
                              const size_t *argv_len) {
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 8;
-        struct command *items = realloc(list->items, capacity * sizeof(*items));
-        if (items == NULL) return -1;
-        list->items = items;
-        list->capacity = capacity;
-    }
+    if (command_list_reserve(list) != 0) return -1;
     char *resp = NULL;
     long long len = redisFormatCommandArgv(&resp, argc, argv, argv_len);
     if (len < 0) return -1;
+    return command_list_append_resp(list, resp, (size_t)len);
+}
+
+int command_list_append_resp(struct command_list *list, char *resp, size_t len) {
+    if (command_list_reserve(list) != 0) {
+        free(resp);
+        return -1;
+    }
     struct command *command = &list->items[list->count++];
     command->resp = resp;
-    command->len = (size_t)len;
+    command->len = len;
     command->busykey_is_skip = 0;
     return 0;
 }

@@ -6,7 +6,8 @@
  * so all of them route to the key's slot.
  *
  * Ownership: the list owns each command's bytes (allocated by hiredis'
- * redisFormatCommandArgv, released with free()).
+ * redisFormatCommandArgv or handed over with command_list_append_resp, released
+ * with free()).
  */
 #ifndef SHAKE_WRITER_COMMAND_H
 #define SHAKE_WRITER_COMMAND_H
@@ -30,6 +31,10 @@ void command_list_init(struct command_list *list);
  * of memory. */
 int command_list_append_argv(struct command_list *list, int argc, const char **argv,
                              const size_t *argv_len);
+/* Append an already encoded command. The list takes ownership of `resp` (a malloc'd
+ * buffer of `len` bytes) even on failure, when it frees it. Returns 0, or -1 when
+ * out of memory. */
+int command_list_append_resp(struct command_list *list, char *resp, size_t len);
 /* Release every command and reset the list to empty (keeps nothing). */
 void command_list_clear(struct command_list *list);
 
