@@ -27,17 +27,17 @@ struct writer_target_info {
     int rdb_version;           /* highest RDB version the target's RESTORE accepts */
     uint64_t restorable_types; /* bit t: the target can RESTORE RDB type t */
     size_t proto_max_bulk_len;
-    uint64_t keys;             /* keys held by the target when probed (all dbs) */
+    uint64_t keys; /* keys held by the target when probed (all dbs) */
 };
 
 struct writer_stats {
-    uint64_t keys_written;     /* keys whose last command was acknowledged */
-    uint64_t keys_skipped;     /* on_existing = skip and the target had the key */
+    uint64_t keys_written; /* keys whose last command was acknowledged */
+    uint64_t keys_skipped; /* on_existing = skip and the target had the key */
     uint64_t commands_sent;
     uint64_t bytes_sent;
-    uint64_t errors;           /* error replies that failed a key */
-    uint64_t redirects;        /* MOVED + ASK followed */
-    uint64_t retries;          /* TRYAGAIN / CLUSTERDOWN / LOADING / reconnect resends */
+    uint64_t errors;    /* error replies that failed a key */
+    uint64_t redirects; /* MOVED + ASK followed */
+    uint64_t retries;   /* TRYAGAIN / CLUSTERDOWN / LOADING / reconnect resends */
 };
 
 struct writer_callbacks {
@@ -54,9 +54,15 @@ struct writer_callbacks {
     void (*key_error)(void *ctx, const char *message);
 };
 
+/* `conf` must outlive the writer. */
 struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
                           const struct writer_callbacks *callbacks);
+/* Safe to call from inside a writer callback (the release is then deferred
+ * until the callback returns). */
 void writer_free(struct writer *writer);
+/* How long a node may keep failing (reconnects, TRYAGAIN/CLUSTERDOWN/LOADING)
+ * before the writer gives up; default 60000 ms. */
+void writer_set_give_up_ms(struct writer *writer, int give_up_ms);
 
 /* Start connecting and probing; `ready` or `failed` follows. */
 void writer_start(struct writer *writer);
@@ -64,7 +70,10 @@ const struct writer_target_info *writer_target_info(const struct writer *writer)
 
 /* Hand an entry over; the writer owns it from now on. Returns 0, or -1 with a
  * message in `err` when the entry can never be written (e.g. a db other than 0 on
- * a cluster target); the writer does not keep it then and the caller frees it. */
+ * a cluster target, a KEY whose RDB type the target cannot RESTORE or whose
+ * RESTORE exceeds proto-max-bulk-len, a CMD entry: not supported yet, or the
+ * writer is not ready / has failed); the writer does not keep it then and the
+ * caller frees it. */
 int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen);
 /* True when the in-flight bound is reached: stop submitting until `drained`. */
 int writer_is_full(const struct writer *writer);

@@ -1,0 +1,68 @@
+/* conn.h -- one non-blocking TCP connection to a Redis node, on a libev loop.
+ *
+ * Owns the socket, the connect timeout, a contiguous output buffer and a hiredis
+ * redisReader fed from big reads. It knows RESP framing only: what the commands
+ * mean, and what to do with the replies, is the owner's business (writer.c).
+ *
+ * Every byte goes through conn_io_read / conn_io_write so that TLS can replace
+ * them without touching the rest. hiredis' own connection API is not used.
+ *
+ * Callbacks are always the last thing a conn does in a libev callback, so the
+ * owner may close or free the conn from inside one.
+ *
+ * Ownership: the conn owns its socket, buffers and reader; the owner owns the conn.
+ */
+#ifndef SHAKE_WRITER_CONN_H
+#define SHAKE_WRITER_CONN_H
+
+#include <stddef.h>
+
+struct ev_loop;
+struct conn;
+
+enum conn_state {
+    CONN_CLOSED,
+    CONN_CONNECTING,
+    CONN_CONNECTED,
+};
+
+struct conn_callbacks {
+    void *ctx;
+    /* The TCP connection is up; commands may be sent. */
+    void (*connected)(void *ctx, struct conn *conn);
+    /* New bytes were fed to the reader: pull replies with conn_get_reply(). */
+    void (*readable)(void *ctx, struct conn *conn);
+    /* Connect failed, timed out, or the connection broke (EOF, reset, protocol
+     * error). The conn is closed when this is called; message is e.g.
+     * "connect: Connection refused" or "connection closed by server". */
+    void (*error)(void *ctx, struct conn *conn, const char *message);
+};
+
+struct conn *conn_new(struct ev_loop *loop, const char *host, int port, int connect_timeout_ms,
+                      const struct conn_callbacks *callbacks);
+/* Close (if open) and release. */
+void conn_free(struct conn *conn);
+
+/* Start a non-blocking connect; `connected` or `error` follows. Returns 0, or -1
+ * with a message in err ("connect: Connection refused") when it failed at once;
+ * no callback is called then. */
+int conn_connect(struct conn *conn, char *err, size_t errlen);
+/* Drop the socket, unsent output and unparsed input; no callback. */
+void conn_close(struct conn *conn);
+enum conn_state conn_state(const struct conn *conn);
+
+/* Append bytes to the output buffer; they are written when the socket is
+ * writable, in big writes. Returns 0, or -1 when out of memory. */
+int conn_send(struct conn *conn, const char *buf, size_t len);
+/* Bytes appended but not yet written to the socket. */
+size_t conn_pending_output(const struct conn *conn);
+
+/* Pull one parsed reply: 1 with *reply set (a redisReply the caller frees with
+ * freeReplyObject), 0 when no whole reply is buffered, -1 on a protocol error
+ * (the conn is then closed and `error` is NOT called: the caller handles it). */
+int conn_get_reply(struct conn *conn, void **reply, char *err, size_t errlen);
+
+const char *conn_host(const struct conn *conn);
+int conn_port(const struct conn *conn);
+
+#endif

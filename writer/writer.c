@@ -1,0 +1,1311 @@
+/* writer.c -- the router: loads entries into a standalone Redis or a Redis Cluster
+ * (see writer.h).
+ *
+ * Owns: the target probe (AUTH, INFO, CONFIG GET, CLUSTER SLOTS), one node per
+ * target master with its connection (conn.c) and its queues, the slot routing,
+ * the reply checks, redirections, back-off and reconnects. It must not know which
+ * reader made an entry, nor how commands are built (restore.c, rewrite.c).
+ *
+ * Every command of an entry becomes an item that lives in exactly one queue of one
+ * node until its reply: `unsent` (routed, not written: the node is connecting,
+ * reconnecting or backing off), `sent` (written, awaiting its reply, in order),
+ * `retry` (answered TRYAGAIN/CLUSTERDOWN/LOADING, waiting for the back-off). Order
+ * per key holds because a key's items always follow the same path: a new command
+ * for a slot goes where the slot's previous commands still are (see
+ * writer_pick_node), and a redirected item is answered before anything sent after
+ * it on that node.
+ *
+ * Ownership: the writer owns its nodes; a node owns its conn and its queues'
+ * items; a job (one submitted entry) is owned by its outstanding items and
+ * released with the last one.
+ */
+#include "writer/writer.h"
+
+#include <ev.h>
+#include <hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shake/crc16.h"
+#include "writer/command.h"
+#include "writer/conn.h"
+#include "writer/probe.h"
+#include "writer/restore.h"
+#include "writer/rewrite.h"
+#include "writer/slots.h"
+
+#define WRITER_MESSAGE_LEN 1024
+#define WRITER_BACKOFF_FIRST_S 0.1
+#define WRITER_BACKOFF_MAX_S 2.0
+#define WRITER_GIVE_UP_MS_DEFAULT 60000
+#define WRITER_NO_SLOT 0xffffffffu
+#define WRITER_KEY_SHOWN 128
+#define WRITER_MAX_MASTERS 2048
+
+/* What a queued item is; only WRITER_OP_DATA carries an entry's command. */
+enum writer_op {
+    WRITER_OP_DATA,
+    WRITER_OP_AUTH,
+    WRITER_OP_INFO_SERVER,
+    WRITER_OP_CONFIG_PROTO,
+    WRITER_OP_INFO_CLUSTER,
+    WRITER_OP_CLUSTER_SLOTS,
+    WRITER_OP_INFO_KEYSPACE,
+    WRITER_OP_SELECT,
+    WRITER_OP_ASKING,
+};
+
+/* One submitted entry, from writer_submit until the reply to its last command. */
+struct writer_job {
+    enum shake_entry_kind kind;
+    char *key; /* copy of the entry's key (NULL for FUNCTION) */
+    size_t key_len;
+    int db;           /* -1: any db (FUNCTION) */
+    unsigned slot;    /* WRITER_NO_SLOT: not routed by slot */
+    int counts_key;   /* KEY, or the SHAKE_CHUNK_LAST chunk */
+    int shared;       /* commands go to several nodes: keep bytes until the end */
+    int failed;       /* an error reply failed a command */
+    int skipped;      /* BUSYKEY on a busykey_is_skip command */
+    size_t remaining; /* items not yet answered */
+    struct command_list commands;
+};
+
+struct writer_item {
+    struct writer_job *job; /* DATA only */
+    uint32_t index;         /* DATA: command index in job->commands; SELECT: db */
+    uint8_t op;             /* enum writer_op */
+    uint8_t asking;         /* DATA: send ASKING first (ASK redirection) */
+};
+
+/* A FIFO that can also take items back at its front (requeue after a drop). */
+struct writer_ring {
+    struct writer_item *items;
+    size_t capacity; /* power of two */
+    size_t head;
+    size_t count;
+};
+
+enum writer_node_state {
+    WRITER_NODE_DOWN,       /* no connection (maybe waiting to reconnect) */
+    WRITER_NODE_CONNECTING, /* TCP connect under way */
+    WRITER_NODE_UP,         /* connected; AUTH was sent first */
+};
+
+enum writer_timer_purpose {
+    WRITER_TIMER_NONE,
+    WRITER_TIMER_ERROR,     /* report a connect error that happened synchronously */
+    WRITER_TIMER_RESUME,    /* back-off after TRYAGAIN/CLUSTERDOWN/LOADING is over */
+    WRITER_TIMER_RECONNECT, /* back-off after a lost connection is over */
+};
+
+struct writer_node {
+    struct writer *writer;
+    int index;
+    char *host;
+    int port;
+    char name[SLOTS_HOST_MAX + 16]; /* "host:port" for messages */
+    struct conn *conn;
+    enum writer_node_state state;
+    int is_master;     /* serves slots in the current map (standalone: the one node) */
+    int probe_pending; /* startup: INFO keyspace not answered yet */
+    int current_db;    /* the db the connection has SELECTed */
+    int paused;        /* backing off: no DATA is written */
+    struct writer_ring unsent, sent, retry;
+    size_t inflight_bytes;   /* DATA bytes in all three queues */
+    int was_full;            /* reached pipeline_max_bytes; cleared under half */
+    uint32_t *slot_inflight; /* cluster: DATA items per slot in this node's queues */
+    ev_timer timer;
+    enum writer_timer_purpose timer_purpose;
+    double backoff_s;
+    ev_tstamp trouble_since; /* start of the current failure streak, 0 when none */
+    char last_error[WRITER_MESSAGE_LEN];
+};
+
+enum writer_state {
+    WRITER_NEW,
+    WRITER_PROBING,
+    WRITER_READY,
+    WRITER_FAILED,
+};
+
+/* Keys whose chunks got an error before the last chunk was answered. */
+struct writer_failed_key {
+    struct writer_failed_key *next;
+    size_t key_len;
+    char key[];
+};
+
+struct writer {
+    struct ev_loop *loop;
+    const struct conf_target *conf;
+    struct writer_callbacks callbacks;
+    enum writer_state state;
+    struct writer_target_info info;
+    struct writer_stats stats;
+    int give_up_ms;
+
+    struct writer_node **nodes; /* nodes[0] is the seed (the node from the config) */
+    int node_count;
+    struct slots_map map;
+    int16_t slot_node[CLUSTER_SLOTS]; /* node index serving each slot, -1 unknown */
+    int16_t slot_last[CLUSTER_SLOTS]; /* node that got the slot's latest new command */
+    int cluster_known;                /* INFO cluster said enabled or disabled */
+    int refresh_in_flight;            /* a CLUSTER SLOTS refresh awaits its reply */
+    int probe_waiting;                /* masters whose INFO keyspace is pending */
+
+    size_t data_outstanding; /* DATA items not answered, over all nodes */
+    int was_full;            /* writer_is_full was reached: owe a `drained` */
+    int idle_reported;       /* `drained` was called for the current idle period */
+    struct writer_failed_key *failed_chunk_keys;
+
+    int depth;          /* libev callbacks under way */
+    int free_requested; /* writer_free called inside a callback */
+};
+
+static void writer_node_flush(struct writer_node *node);
+static void writer_node_connect(struct writer_node *node);
+static void writer_node_lost(struct writer_node *node, const char *reason);
+static void writer_refresh_slots(struct writer *writer, struct writer_node *node);
+static void writer_item_abandon(struct writer_node *node, struct writer_item *item);
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static int writer_ring_grow(struct writer_ring *ring) {
+    size_t capacity = ring->capacity ? ring->capacity * 2 : 64;
+    struct writer_item *items = malloc(capacity * sizeof(*items));
+    if (items == NULL) return -1;
+    for (size_t i = 0; i < ring->count; i++) {
+        items[i] = ring->items[(ring->head + i) & (ring->capacity - 1)];
+    }
+    free(ring->items);
+    ring->items = items;
+    ring->capacity = capacity;
+    ring->head = 0;
+    return 0;
+}
+
+static int writer_ring_push_back(struct writer_ring *ring, struct writer_item item) {
+    if (ring->count == ring->capacity && writer_ring_grow(ring) < 0) return -1;
+    ring->items[(ring->head + ring->count) & (ring->capacity - 1)] = item;
+    ring->count++;
+    return 0;
+}
+
+static int writer_ring_push_front(struct writer_ring *ring, struct writer_item item) {
+    if (ring->count == ring->capacity && writer_ring_grow(ring) < 0) return -1;
+    ring->head = (ring->head - 1) & (ring->capacity - 1);
+    ring->items[ring->head] = item;
+    ring->count++;
+    return 0;
+}
+
+static struct writer_item writer_ring_pop_front(struct writer_ring *ring) {
+    struct writer_item item = ring->items[ring->head];
+    ring->head = (ring->head + 1) & (ring->capacity - 1);
+    ring->count--;
+    return item;
+}
+
+static struct writer_item *writer_ring_at(struct writer_ring *ring, size_t i) {
+    return &ring->items[(ring->head + i) & (ring->capacity - 1)];
+}
+
+/* A key as it appears in messages: printable bytes kept, others as \xHH, long
+ * keys cut. */
+static void writer_format_key(const char *key, size_t len, char *out, size_t outlen) {
+    size_t used = 0;
+    for (size_t i = 0; i < len && used + 8 < outlen; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (i == WRITER_KEY_SHOWN) {
+            used += (size_t)snprintf(out + used, outlen - used, "...");
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'')
+            out[used++] = (char)c;
+        else
+            used += (size_t)snprintf(out + used, outlen - used, "\\x%02x", c);
+    }
+    out[used] = '\0';
+}
+
+/* "key 'k'" or "function library" for messages about a job. */
+static void writer_job_subject(const struct writer_job *job, char *out, size_t outlen) {
+    if (job->kind == SHAKE_ENTRY_FUNCTION) {
+        snprintf(out, outlen, "function library");
+        return;
+    }
+    char shown[WRITER_KEY_SHOWN * 4 + 16];
+    writer_format_key(job->key, job->key_len, shown, sizeof(shown));
+    snprintf(out, outlen, "key '%s'", shown);
+}
+
+static ev_tstamp writer_now(struct writer *writer) {
+    return ev_now(writer->loop);
+}
+
+/* The fatal path: stop every node, tell the owner once. */
+static void writer_fail(struct writer *writer, const char *format, ...) {
+    if (writer->state == WRITER_FAILED) return;
+    writer->state = WRITER_FAILED;
+    char message[WRITER_MESSAGE_LEN];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof(message), format, args);
+    va_end(args);
+    for (int i = 0; i < writer->node_count; i++) {
+        struct writer_node *node = writer->nodes[i];
+        if (node->conn != NULL) conn_close(node->conn);
+        ev_timer_stop(writer->loop, &node->timer);
+        node->state = WRITER_NODE_DOWN;
+    }
+    if (writer->callbacks.failed != NULL) writer->callbacks.failed(writer->callbacks.ctx, message);
+}
+
+static int writer_stopped(const struct writer *writer) {
+    return writer->state == WRITER_FAILED || writer->free_requested;
+}
+
+/* ---- jobs ---------------------------------------------------------------------- */
+
+static void writer_job_free(struct writer_job *job) {
+    command_list_clear(&job->commands);
+    free(job->key);
+    free(job);
+}
+
+static void writer_forget_failed_key(struct writer *writer, const char *key, size_t len,
+                                     int *found) {
+    *found = 0;
+    for (struct writer_failed_key **link = &writer->failed_chunk_keys; *link != NULL;
+         link = &(*link)->next) {
+        struct writer_failed_key *entry = *link;
+        if (entry->key_len == len && memcmp(entry->key, key, len) == 0) {
+            *link = entry->next;
+            free(entry);
+            *found = 1;
+            return;
+        }
+    }
+}
+
+/* A chunk of a key failed: remember it so that the key is not counted written
+ * when its last chunk is answered. */
+static void writer_remember_failed_key(struct writer *writer, const struct writer_job *job) {
+    int found;
+    writer_forget_failed_key(writer, job->key, job->key_len, &found);
+    struct writer_failed_key *entry = malloc(sizeof(*entry) + job->key_len);
+    if (entry == NULL) return;
+    entry->key_len = job->key_len;
+    memcpy(entry->key, job->key, job->key_len);
+    entry->next = writer->failed_chunk_keys;
+    writer->failed_chunk_keys = entry;
+}
+
+/* One item of a job was answered for good: count the key when it was the last. */
+static void writer_job_answered(struct writer *writer, struct writer_job *job) {
+    if (--job->remaining > 0) return;
+    if (job->kind == SHAKE_ENTRY_CHUNK && job->failed && !job->counts_key) {
+        writer_remember_failed_key(writer, job);
+    }
+    if (job->counts_key) {
+        int earlier_failure = 0;
+        if (job->kind == SHAKE_ENTRY_CHUNK) {
+            writer_forget_failed_key(writer, job->key, job->key_len, &earlier_failure);
+        }
+        if (job->skipped)
+            writer->stats.keys_skipped++;
+        else if (!job->failed && !earlier_failure)
+            writer->stats.keys_written++;
+    }
+    writer_job_free(job);
+}
+
+/* ---- nodes --------------------------------------------------------------------- */
+
+static struct command *writer_item_command(const struct writer_item *item) {
+    return &item->job->commands.items[item->index];
+}
+
+/* Account a DATA item entering a node's queues (routing or redirection). */
+static void writer_node_account_add(struct writer_node *node, const struct writer_item *item) {
+    struct writer *writer = node->writer;
+    node->inflight_bytes += writer_item_command(item)->len;
+    if (node->slot_inflight != NULL && item->job->slot != WRITER_NO_SLOT) {
+        node->slot_inflight[item->job->slot]++;
+    }
+    if (node->inflight_bytes >= writer->conf->pipeline_max_bytes) {
+        node->was_full = 1;
+        writer->was_full = 1;
+    }
+}
+
+static void writer_node_account_remove(struct writer_node *node, const struct writer_item *item) {
+    node->inflight_bytes -= writer_item_command(item)->len;
+    if (node->slot_inflight != NULL && item->job->slot != WRITER_NO_SLOT) {
+        node->slot_inflight[item->job->slot]--;
+    }
+}
+
+static void writer_node_on_timer(struct ev_loop *loop, ev_timer *timer, int revents);
+static void writer_node_on_connected(void *ctx, struct conn *conn);
+static void writer_node_on_readable(void *ctx, struct conn *conn);
+static void writer_node_on_error(void *ctx, struct conn *conn, const char *message);
+
+static struct writer_node *writer_node_new(struct writer *writer, const char *host, int port) {
+    struct writer_node **nodes =
+        realloc(writer->nodes, (size_t)(writer->node_count + 1) * sizeof(*nodes));
+    if (nodes == NULL) return NULL;
+    writer->nodes = nodes;
+    struct writer_node *node = calloc(1, sizeof(*node));
+    if (node == NULL) return NULL;
+    node->writer = writer;
+    node->host = strdup(host);
+    node->port = port;
+    snprintf(node->name, sizeof(node->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    struct conn_callbacks callbacks = {
+        .ctx = node,
+        .connected = writer_node_on_connected,
+        .readable = writer_node_on_readable,
+        .error = writer_node_on_error,
+    };
+    node->conn = conn_new(writer->loop, host, port, writer->conf->connect_timeout_ms, &callbacks);
+    if (node->host == NULL || node->conn == NULL) {
+        conn_free(node->conn);
+        free(node->host);
+        free(node);
+        return NULL;
+    }
+    node->state = WRITER_NODE_DOWN;
+    node->backoff_s = WRITER_BACKOFF_FIRST_S;
+    ev_init(&node->timer, writer_node_on_timer);
+    node->timer.data = node;
+    node->index = writer->node_count;
+    writer->nodes[writer->node_count++] = node;
+    return node;
+}
+
+/* Release every item a node still holds (writer_free), then the node. */
+static void writer_node_free(struct writer_node *node) {
+    struct writer_ring *rings[] = {&node->unsent, &node->sent, &node->retry};
+    for (size_t r = 0; r < 3; r++) {
+        struct writer_ring *ring = rings[r];
+        while (ring->count > 0) {
+            struct writer_item item = writer_ring_pop_front(ring);
+            if (item.op == WRITER_OP_DATA && --item.job->remaining == 0) writer_job_free(item.job);
+        }
+        free(ring->items);
+    }
+    ev_timer_stop(node->writer->loop, &node->timer);
+    conn_free(node->conn);
+    free(node->slot_inflight);
+    free(node->host);
+    free(node);
+}
+
+static struct writer_node *writer_find_node(struct writer *writer, const char *host, int port) {
+    for (int i = 0; i < writer->node_count; i++) {
+        struct writer_node *node = writer->nodes[i];
+        if (node->port == port && strcmp(node->host, host) == 0) return node;
+    }
+    return NULL;
+}
+
+/* The node at host:port, created (and, for a cluster, given slot counters) when new. */
+static struct writer_node *writer_node_for(struct writer *writer, const char *host, int port) {
+    struct writer_node *node = writer_find_node(writer, host, port);
+    if (node != NULL) return node;
+    node = writer_node_new(writer, host, port);
+    if (node == NULL) return NULL;
+    if (writer->info.is_cluster) {
+        node->slot_inflight = calloc(CLUSTER_SLOTS, sizeof(*node->slot_inflight));
+        if (node->slot_inflight == NULL) return NULL; /* stays in the list, freed with it */
+    }
+    return node;
+}
+
+static void writer_node_start_timer(struct writer_node *node, enum writer_timer_purpose purpose,
+                                    double delay_s) {
+    ev_timer_stop(node->writer->loop, &node->timer);
+    node->timer_purpose = purpose;
+    ev_timer_set(&node->timer, delay_s, 0.);
+    ev_timer_start(node->writer->loop, &node->timer);
+}
+
+/* Write a control command (not an entry's) and expect its reply in order. */
+static void writer_node_send_control(struct writer_node *node, enum writer_op op, uint32_t arg,
+                                     int argc, const char **argv) {
+    struct writer *writer = node->writer;
+    size_t lens[4];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    char *resp = NULL;
+    long long len = redisFormatCommandArgv(&resp, argc, argv, lens);
+    struct writer_item item = {.job = NULL, .index = arg, .op = (uint8_t)op, .asking = 0};
+    if (len < 0 || conn_send(node->conn, resp, (size_t)len) < 0 ||
+        writer_ring_push_back(&node->sent, item) < 0) {
+        free(resp);
+        writer_fail(writer, "target %s: out of memory", node->name);
+        return;
+    }
+    free(resp);
+}
+
+/* Start (or restart) the TCP connection; a synchronous failure is reported from
+ * the loop, like an asynchronous one. */
+static void writer_node_connect(struct writer_node *node) {
+    char err[256];
+    node->state = WRITER_NODE_CONNECTING;
+    if (conn_connect(node->conn, err, sizeof(err)) < 0) {
+        snprintf(node->last_error, sizeof(node->last_error), "%s", err);
+        node->state = WRITER_NODE_DOWN;
+        writer_node_start_timer(node, WRITER_TIMER_ERROR, 0.);
+    }
+}
+
+/* Make sure a node with work will get a connection. */
+static void writer_node_wake(struct writer_node *node) {
+    if (node->state == WRITER_NODE_DOWN && !ev_is_active(&node->timer))
+        writer_node_connect(node);
+    else
+        writer_node_flush(node);
+}
+
+/* Write the node's unsent items, with SELECT / ASKING in front where needed. */
+static void writer_node_flush(struct writer_node *node) {
+    struct writer *writer = node->writer;
+    if (node->state != WRITER_NODE_UP || node->paused || writer_stopped(writer)) return;
+    while (node->unsent.count > 0 && !writer_stopped(writer)) {
+        struct writer_item item = writer_ring_pop_front(&node->unsent);
+        struct writer_job *job = item.job;
+        if (!writer->info.is_cluster && job->db >= 0 && job->db != node->current_db) {
+            char db[16];
+            snprintf(db, sizeof(db), "%d", job->db);
+            const char *argv[] = {"SELECT", db};
+            writer_node_send_control(node, WRITER_OP_SELECT, (uint32_t)job->db, 2, argv);
+            node->current_db = job->db;
+        }
+        if (item.asking) {
+            const char *argv[] = {"ASKING"};
+            writer_node_send_control(node, WRITER_OP_ASKING, 0, 1, argv);
+        }
+        struct command *command = writer_item_command(&item);
+        if (conn_send(node->conn, command->resp, command->len) < 0 ||
+            writer_ring_push_back(&node->sent, item) < 0) {
+            writer_item_abandon(node, &item);
+            writer_fail(writer, "target %s: out of memory", node->name);
+            return;
+        }
+        writer->stats.commands_sent++;
+        writer->stats.bytes_sent += command->len;
+    }
+}
+
+/* Queue a DATA item at a node (new, redirected or requeued at the back). */
+static void writer_node_enqueue(struct writer_node *node, struct writer_item item) {
+    writer_node_account_add(node, &item);
+    if (writer_ring_push_back(&node->unsent, item) < 0) {
+        writer_item_abandon(node, &item);
+        writer_fail(node->writer, "target %s: out of memory", node->name);
+        return;
+    }
+    writer_node_wake(node);
+}
+
+/* Put every unanswered DATA item back in front of `unsent`, oldest first:
+ * retried ones, then written ones. Control items are dropped (the handshake and
+ * SELECTs are redone). Returns how many DATA items will be resent. */
+static size_t writer_node_requeue(struct writer_node *node) {
+    size_t resent = 0;
+    for (size_t i = node->sent.count; i-- > 0;) {
+        struct writer_item item = *writer_ring_at(&node->sent, i);
+        if (item.op == WRITER_OP_DATA) {
+            writer_ring_push_front(&node->unsent, item);
+            resent++;
+        } else if (item.op == WRITER_OP_CLUSTER_SLOTS) {
+            node->writer->refresh_in_flight = 0;
+        }
+    }
+    node->sent.count = 0;
+    node->sent.head = 0;
+    for (size_t i = node->retry.count; i-- > 0;) {
+        writer_ring_push_front(&node->unsent, *writer_ring_at(&node->retry, i));
+        resent++;
+    }
+    node->retry.count = 0;
+    node->retry.head = 0;
+    return resent;
+}
+
+/* Start or continue a failure streak; returns 1 when it has lasted too long. */
+static int writer_node_trouble(struct writer_node *node) {
+    struct writer *writer = node->writer;
+    if (node->trouble_since == 0) {
+        node->trouble_since = writer_now(writer);
+        node->backoff_s = WRITER_BACKOFF_FIRST_S;
+    }
+    return (writer_now(writer) - node->trouble_since) * 1000.0 >= writer->give_up_ms;
+}
+
+static double writer_node_next_backoff(struct writer_node *node) {
+    double delay = node->backoff_s;
+    node->backoff_s = delay * 2 > WRITER_BACKOFF_MAX_S ? WRITER_BACKOFF_MAX_S : delay * 2;
+    return delay;
+}
+
+/* The connection broke after start: requeue what had no reply and reconnect
+ * with back-off, or give up when it lasts. */
+static void writer_node_lost(struct writer_node *node, const char *reason) {
+    struct writer *writer = node->writer;
+    if (writer->state != WRITER_READY) {
+        writer_fail(writer, "target %s: %s", node->name, reason);
+        return;
+    }
+    conn_close(node->conn);
+    node->state = WRITER_NODE_DOWN;
+    node->paused = 0;
+    node->current_db = 0;
+    size_t resent = writer_node_requeue(node);
+    writer->stats.retries += resent;
+    snprintf(node->last_error, sizeof(node->last_error), "%s", reason);
+    if (node->unsent.count == 0 && !node->is_master) {
+        ev_timer_stop(writer->loop, &node->timer);
+        return; /* nothing to deliver there: reconnect when something is routed to it */
+    }
+    if (writer_node_trouble(node)) {
+        writer_fail(writer, "target %s: connection lost (%s); gave up reconnecting after %g s",
+                    node->name, reason, writer->give_up_ms / 1000.0);
+        return;
+    }
+    writer_node_start_timer(node, WRITER_TIMER_RECONNECT, writer_node_next_backoff(node));
+}
+
+/* The back-off is over and every reply of the streak is in: resend in order. */
+static void writer_node_resume(struct writer_node *node) {
+    struct writer *writer = node->writer;
+    writer->stats.retries += node->retry.count;
+    for (size_t i = node->retry.count; i-- > 0;) {
+        writer_ring_push_front(&node->unsent, *writer_ring_at(&node->retry, i));
+    }
+    node->retry.count = 0;
+    node->retry.head = 0;
+    node->paused = 0;
+    writer_node_flush(node);
+}
+
+/* ---- probing ------------------------------------------------------------------- */
+
+static void writer_probe_done(struct writer *writer) {
+    struct writer_node *seed = writer->nodes[0];
+    if (!seed->is_master) {
+        conn_close(seed->conn);
+        seed->state = WRITER_NODE_DOWN;
+    }
+    writer->state = WRITER_READY;
+    writer->idle_reported = 1;
+    if (writer->callbacks.ready != NULL) writer->callbacks.ready(writer->callbacks.ctx);
+}
+
+/* Ask a master for its key count (startup). */
+static void writer_probe_keyspace(struct writer_node *node) {
+    const char *argv[] = {"INFO", "keyspace"};
+    node->probe_pending = 1;
+    node->writer->probe_waiting++;
+    writer_node_send_control(node, WRITER_OP_INFO_KEYSPACE, 0, 2, argv);
+}
+
+/* Make the map the routing table: nodes for its masters, slot -> node. */
+static int writer_apply_map(struct writer *writer, int at_startup) {
+    for (int i = 0; i < writer->node_count; i++)
+        writer->nodes[i]->is_master = 0;
+    int16_t master_node[WRITER_MAX_MASTERS];
+    int master_count = writer->map.master_count;
+    if (master_count > WRITER_MAX_MASTERS) {
+        writer_fail(writer, "target: more than %d masters", WRITER_MAX_MASTERS);
+        return -1;
+    }
+    for (int m = 0; m < master_count; m++) {
+        struct slots_master *master = &writer->map.masters[m];
+        struct writer_node *node = writer_node_for(writer, master->host, master->port);
+        if (node == NULL) {
+            writer_fail(writer, "target %s:%d: out of memory", master->host, master->port);
+            return -1;
+        }
+        node->is_master = 1;
+        master_node[m] = (int16_t)node->index;
+        if (at_startup) {
+            if (node->state == WRITER_NODE_UP)
+                writer_probe_keyspace(node);
+            else {
+                node->probe_pending = 1;
+                writer->probe_waiting++;
+                writer_node_connect(node);
+            }
+        } else if (node->state == WRITER_NODE_DOWN && !ev_is_active(&node->timer)) {
+            writer_node_connect(node);
+        }
+    }
+    for (unsigned slot = 0; slot < CLUSTER_SLOTS; slot++) {
+        int owner = writer->map.owner[slot];
+        writer->slot_node[slot] = owner >= 0 && owner < master_count ? master_node[owner] : -1;
+    }
+    writer->info.master_count = master_count;
+    return 0;
+}
+
+static void writer_on_info_server(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    char version[64];
+    if (reply->type != REDIS_REPLY_STRING) {
+        writer_fail(writer, "target %s: INFO server: %s", node->name,
+                    reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        return;
+    }
+    if (probe_info_field(reply->str, reply->len, "redis_version", version, sizeof(version)) < 0 ||
+        probe_parse_version(version, &writer->info.version_major, &writer->info.version_minor,
+                            &writer->info.version_patch) < 0) {
+        writer_fail(writer, "target %s: INFO server has no redis_version", node->name);
+        return;
+    }
+    writer->info.rdb_version =
+        probe_rdb_version(writer->info.version_major, writer->info.version_minor);
+    writer->info.restorable_types = probe_restorable_types(writer->info.rdb_version);
+}
+
+/* Decide standalone or cluster; a standalone target is probed completely. */
+static void writer_on_info_cluster(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    char enabled[8];
+    if (reply->type == REDIS_REPLY_STRING &&
+        probe_info_field(reply->str, reply->len, "cluster_enabled", enabled, sizeof(enabled)) ==
+            0) {
+        writer->cluster_known = 1;
+        writer->info.is_cluster = enabled[0] == '1';
+    }
+    if (writer->cluster_known && !writer->info.is_cluster) {
+        node->is_master = 1;
+        writer->info.master_count = 1;
+        writer_probe_keyspace(node);
+        return;
+    }
+    const char *argv[] = {"CLUSTER", "SLOTS"};
+    writer_node_send_control(node, WRITER_OP_CLUSTER_SLOTS, 0, 2, argv);
+}
+
+static void writer_on_cluster_slots(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    char err[256];
+    if (writer->state == WRITER_PROBING) {
+        if (reply->type == REDIS_REPLY_ERROR && !writer->cluster_known) {
+            /* No INFO cluster (old release) and no cluster support: standalone. */
+            writer->info.is_cluster = 0;
+            node->is_master = 1;
+            writer->info.master_count = 1;
+            writer_probe_keyspace(node);
+            return;
+        }
+        if (slots_map_parse(&writer->map, reply, node->host, err, sizeof(err)) < 0) {
+            writer_fail(writer, "target %s: %s", node->name, err);
+            return;
+        }
+        if (slots_map_covered(&writer->map) == 0) {
+            writer_fail(writer, "target %s: the cluster serves no slot", node->name);
+            return;
+        }
+        writer->info.is_cluster = 1;
+        for (int i = 0; i < writer->node_count; i++) {
+            struct writer_node *known = writer->nodes[i];
+            if (known->slot_inflight == NULL) {
+                known->slot_inflight = calloc(CLUSTER_SLOTS, sizeof(*known->slot_inflight));
+                if (known->slot_inflight == NULL) {
+                    writer_fail(writer, "target %s: out of memory", known->name);
+                    return;
+                }
+            }
+        }
+        writer_apply_map(writer, 1);
+        return;
+    }
+    writer->refresh_in_flight = 0;
+    if (slots_map_parse(&writer->map, reply, node->host, err, sizeof(err)) < 0) return;
+    writer_apply_map(writer, 0);
+}
+
+static void writer_on_info_keyspace(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    if (reply->type != REDIS_REPLY_STRING) {
+        writer_fail(writer, "target %s: INFO keyspace: %s", node->name,
+                    reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        return;
+    }
+    writer->info.keys += probe_keyspace_keys(reply->str, reply->len);
+    if (node->probe_pending) {
+        node->probe_pending = 0;
+        if (--writer->probe_waiting == 0) writer_probe_done(writer);
+    }
+}
+
+/* Replies to commands that are not an entry's. */
+static void writer_on_control_reply(struct writer_node *node, const struct writer_item *item,
+                                    const redisReply *reply) {
+    struct writer *writer = node->writer;
+    switch ((enum writer_op)item->op) {
+    case WRITER_OP_AUTH:
+        if (reply->type == REDIS_REPLY_ERROR) {
+            writer_fail(writer, "target %s: authentication failed: %s", node->name, reply->str);
+        }
+        return;
+    case WRITER_OP_INFO_SERVER: writer_on_info_server(node, reply); return;
+    case WRITER_OP_CONFIG_PROTO:
+        writer->info.proto_max_bulk_len = probe_proto_max_bulk_len(reply);
+        return;
+    case WRITER_OP_INFO_CLUSTER: writer_on_info_cluster(node, reply); return;
+    case WRITER_OP_CLUSTER_SLOTS: writer_on_cluster_slots(node, reply); return;
+    case WRITER_OP_INFO_KEYSPACE: writer_on_info_keyspace(node, reply); return;
+    case WRITER_OP_SELECT:
+        if (reply->type == REDIS_REPLY_ERROR) {
+            writer_fail(writer, "target %s: SELECT %u: %s", node->name, item->index, reply->str);
+        }
+        return;
+    case WRITER_OP_ASKING:
+    case WRITER_OP_DATA: return;
+    }
+}
+
+/* ---- data replies -------------------------------------------------------------- */
+
+static int writer_error_is(const redisReply *reply, const char *code) {
+    size_t len = strlen(code);
+    return reply->len >= len && memcmp(reply->str, code, len) == 0 &&
+           (reply->len == len || reply->str[len] == ' ');
+}
+
+/* A DATA item is done with this node: release its accounting here. */
+static void writer_item_leaves(struct writer_node *node, const struct writer_item *item) {
+    writer_node_account_remove(node, item);
+}
+
+/* The writer stopped while holding this item outside any queue: release it. */
+static void writer_item_abandon(struct writer_node *node, struct writer_item *item) {
+    writer_item_leaves(node, item);
+    node->writer->data_outstanding--;
+    if (--item->job->remaining == 0) writer_job_free(item->job);
+}
+
+/* The item is answered for good (OK, skipped, or a failed key). */
+static void writer_item_final(struct writer_node *node, struct writer_item *item) {
+    struct writer *writer = node->writer;
+    writer_item_leaves(node, item);
+    writer->data_outstanding--;
+    if (!item->job->shared) {
+        struct command *command = writer_item_command(item);
+        free(command->resp);
+        command->resp = NULL;
+    }
+    writer_job_answered(writer, item->job);
+}
+
+/* MOVED / ASK: send the item to the node named in the reply. */
+static void writer_redirect(struct writer_node *node, struct writer_item *item,
+                            const redisReply *reply) {
+    struct writer *writer = node->writer;
+    enum slots_redirect_kind kind;
+    unsigned slot;
+    char host[SLOTS_HOST_MAX];
+    int port;
+    if (slots_parse_redirect(reply->str, reply->len, &kind, &slot, host, sizeof(host), &port) < 0) {
+        writer_item_abandon(node, item);
+        writer_fail(writer, "target %s: unreadable redirection: %s", node->name, reply->str);
+        return;
+    }
+    if (host[0] == '\0') snprintf(host, sizeof(host), "%s", node->host);
+    struct writer_node *target = writer_node_for(writer, host, port);
+    if (target == NULL) {
+        writer_item_abandon(node, item);
+        writer_fail(writer, "target %s:%d: out of memory", host, port);
+        return;
+    }
+    writer->stats.redirects++;
+    writer_item_leaves(node, item);
+    item->asking = kind == SLOTS_REDIRECT_ASK;
+    if (kind == SLOTS_REDIRECT_MOVED) {
+        writer->slot_node[slot] = (int16_t)target->index;
+        writer_refresh_slots(writer, target);
+    }
+    writer_node_enqueue(target, *item);
+}
+
+/* TRYAGAIN / CLUSTERDOWN / LOADING / BUSY: hold the item and back off. */
+static void writer_retry_later(struct writer_node *node, struct writer_item *item,
+                               const redisReply *reply) {
+    struct writer *writer = node->writer;
+    if (writer_node_trouble(node)) {
+        char subject[WRITER_KEY_SHOWN * 4 + 32];
+        writer_job_subject(item->job, subject, sizeof(subject));
+        writer_item_abandon(node, item);
+        writer_fail(writer, "target %s: %s: gave up after %g s of retries: %s", node->name, subject,
+                    writer->give_up_ms / 1000.0, reply->str);
+        return;
+    }
+    if (writer_ring_push_back(&node->retry, *item) < 0) {
+        writer_item_abandon(node, item);
+        writer_fail(writer, "target %s: out of memory", node->name);
+        return;
+    }
+    if (!node->paused) {
+        node->paused = 1;
+        writer_node_start_timer(node, WRITER_TIMER_RESUME, writer_node_next_backoff(node));
+    }
+}
+
+static void writer_on_data_reply(struct writer_node *node, struct writer_item *item,
+                                 const redisReply *reply) {
+    struct writer *writer = node->writer;
+    if (reply->type != REDIS_REPLY_ERROR) {
+        if (node->trouble_since != 0) {
+            node->trouble_since = 0;
+            node->backoff_s = WRITER_BACKOFF_FIRST_S;
+        }
+        writer_item_final(node, item);
+        return;
+    }
+    if (writer_error_is(reply, "MOVED") || writer_error_is(reply, "ASK")) {
+        writer_redirect(node, item, reply);
+        return;
+    }
+    if (writer_error_is(reply, "TRYAGAIN") || writer_error_is(reply, "CLUSTERDOWN") ||
+        writer_error_is(reply, "LOADING") || writer_error_is(reply, "BUSY") ||
+        writer_error_is(reply, "MASTERDOWN")) {
+        writer_retry_later(node, item, reply);
+        return;
+    }
+    char subject[WRITER_KEY_SHOWN * 4 + 32];
+    writer_job_subject(item->job, subject, sizeof(subject));
+    if (writer_error_is(reply, "BUSYKEY") && writer_item_command(item)->busykey_is_skip) {
+        item->job->skipped = 1;
+        writer_item_final(node, item);
+        return;
+    }
+    if (writer_error_is(reply, "OOM") || writer_error_is(reply, "NOAUTH")) {
+        writer_item_abandon(node, item);
+        writer_fail(writer, "target %s: %s: %s", node->name, subject, reply->str);
+        return;
+    }
+    writer->stats.errors++;
+    item->job->failed = 1;
+    if (writer->callbacks.key_error != NULL) {
+        char message[WRITER_MESSAGE_LEN];
+        snprintf(message, sizeof(message), "target %s: %s: %s", node->name, subject, reply->str);
+        writer->callbacks.key_error(writer->callbacks.ctx, message);
+    }
+    writer_item_final(node, item);
+}
+
+/* Ask for the whole slot map again (after MOVED); one refresh at a time. */
+static void writer_refresh_slots(struct writer *writer, struct writer_node *node) {
+    if (writer->refresh_in_flight) return;
+    struct writer_node *asked = node;
+    if (asked->state != WRITER_NODE_UP) {
+        asked = NULL;
+        for (int i = 0; i < writer->node_count && asked == NULL; i++) {
+            if (writer->nodes[i]->state == WRITER_NODE_UP) asked = writer->nodes[i];
+        }
+    }
+    if (asked == NULL) return;
+    const char *argv[] = {"CLUSTER", "SLOTS"};
+    writer->refresh_in_flight = 1;
+    writer_node_send_control(asked, WRITER_OP_CLUSTER_SLOTS, 0, 2, argv);
+}
+
+/* After a batch of replies: owe the owner a `drained`? */
+static void writer_maybe_drained(struct writer *writer) {
+    if (writer_stopped(writer) || writer->state != WRITER_READY) return;
+    int call = 0;
+    if (writer->was_full) {
+        /* Room again once every node that hit its bound is under half of it; the
+         * others keep their pipelines going meanwhile. */
+        size_t half = writer->conf->pipeline_max_bytes / 2;
+        int still_full = 0;
+        for (int i = 0; i < writer->node_count; i++) {
+            struct writer_node *node = writer->nodes[i];
+            if (node->was_full && node->inflight_bytes < half) node->was_full = 0;
+            still_full |= node->was_full;
+        }
+        if (!still_full) {
+            writer->was_full = 0;
+            call = 1;
+        }
+    }
+    if (writer->data_outstanding == 0 && !writer->idle_reported) {
+        writer->idle_reported = 1;
+        call = 1;
+    }
+    if (call && writer->callbacks.drained != NULL) writer->callbacks.drained(writer->callbacks.ctx);
+}
+
+/* ---- libev entry points ---------------------------------------------------------- */
+
+static void writer_destroy(struct writer *writer);
+
+static void writer_enter(struct writer *writer) {
+    writer->depth++;
+}
+
+/* Leave a callback; the deferred writer_free happens here. */
+static void writer_leave(struct writer *writer) {
+    if (--writer->depth == 0 && writer->free_requested) writer_destroy(writer);
+}
+
+static void writer_node_on_connected(void *ctx, struct conn *conn) {
+    (void)conn;
+    struct writer_node *node = ctx;
+    struct writer *writer = node->writer;
+    writer_enter(writer);
+    node->state = WRITER_NODE_UP;
+    node->current_db = 0;
+    const struct conf_target *conf = writer->conf;
+    if (conf->password != NULL) {
+        const char *argv[] = {"AUTH", conf->username ? conf->username : conf->password,
+                              conf->password};
+        writer_node_send_control(node, WRITER_OP_AUTH, 0, conf->username ? 3 : 2, argv);
+    }
+    if (writer->state == WRITER_PROBING && node == writer->nodes[0] && !node->probe_pending) {
+        const char *info_server[] = {"INFO", "server"};
+        const char *config[] = {"CONFIG", "GET", "proto-max-bulk-len"};
+        const char *info_cluster[] = {"INFO", "cluster"};
+        writer_node_send_control(node, WRITER_OP_INFO_SERVER, 0, 2, info_server);
+        writer_node_send_control(node, WRITER_OP_CONFIG_PROTO, 0, 3, config);
+        writer_node_send_control(node, WRITER_OP_INFO_CLUSTER, 0, 2, info_cluster);
+    } else if (writer->state == WRITER_PROBING && node->probe_pending) {
+        const char *argv[] = {"INFO", "keyspace"};
+        writer_node_send_control(node, WRITER_OP_INFO_KEYSPACE, 0, 2, argv);
+    }
+    writer_node_flush(node);
+    writer_leave(writer);
+}
+
+static void writer_node_on_readable(void *ctx, struct conn *conn) {
+    struct writer_node *node = ctx;
+    struct writer *writer = node->writer;
+    writer_enter(writer);
+    char err[256];
+    while (!writer_stopped(writer) && node->state == WRITER_NODE_UP) {
+        void *reply_ptr = NULL;
+        int rc = conn_get_reply(conn, &reply_ptr, err, sizeof(err));
+        if (rc == 0) break;
+        if (rc < 0) {
+            writer_node_lost(node, err);
+            break;
+        }
+        redisReply *reply = reply_ptr;
+        if (node->sent.count == 0) {
+            freeReplyObject(reply);
+            writer_node_lost(node, "a reply to no command");
+            break;
+        }
+        struct writer_item item = writer_ring_pop_front(&node->sent);
+        if (item.op == WRITER_OP_DATA)
+            writer_on_data_reply(node, &item, reply);
+        else
+            writer_on_control_reply(node, &item, reply);
+        freeReplyObject(reply);
+    }
+    if (!writer_stopped(writer) && node->paused && node->sent.count == 0 &&
+        !ev_is_active(&node->timer)) {
+        writer_node_resume(node);
+    }
+    writer_maybe_drained(writer);
+    writer_leave(writer);
+}
+
+static void writer_node_on_error(void *ctx, struct conn *conn, const char *message) {
+    (void)conn;
+    struct writer_node *node = ctx;
+    struct writer *writer = node->writer;
+    writer_enter(writer);
+    node->state = WRITER_NODE_DOWN;
+    writer_node_lost(node, message);
+    writer_maybe_drained(writer);
+    writer_leave(writer);
+}
+
+static void writer_node_on_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop;
+    (void)revents;
+    struct writer_node *node = timer->data;
+    struct writer *writer = node->writer;
+    writer_enter(writer);
+    enum writer_timer_purpose purpose = node->timer_purpose;
+    node->timer_purpose = WRITER_TIMER_NONE;
+    switch (purpose) {
+    case WRITER_TIMER_ERROR: {
+        char reason[WRITER_MESSAGE_LEN];
+        snprintf(reason, sizeof(reason), "%s", node->last_error);
+        writer_node_lost(node, reason);
+        break;
+    }
+    case WRITER_TIMER_RECONNECT: writer_node_connect(node); break;
+    case WRITER_TIMER_RESUME:
+        /* Replies of the streak still coming: resume when the last is in. */
+        if (node->sent.count == 0) writer_node_resume(node);
+        break;
+    case WRITER_TIMER_NONE: break;
+    }
+    writer_maybe_drained(writer);
+    writer_leave(writer);
+}
+
+/* ---- public API ---------------------------------------------------------------- */
+
+struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
+                          const struct writer_callbacks *callbacks) {
+    struct writer *writer = calloc(1, sizeof(*writer));
+    if (writer == NULL) return NULL;
+    writer->loop = loop;
+    writer->conf = conf;
+    writer->callbacks = *callbacks;
+    writer->state = WRITER_NEW;
+    writer->give_up_ms = WRITER_GIVE_UP_MS_DEFAULT;
+    writer->info.proto_max_bulk_len = PROBE_DEFAULT_PROTO_MAX_BULK_LEN;
+    slots_map_init(&writer->map);
+    for (unsigned slot = 0; slot < CLUSTER_SLOTS; slot++) {
+        writer->slot_node[slot] = -1;
+        writer->slot_last[slot] = -1;
+    }
+    if (writer_node_new(writer, conf->host, conf->port) == NULL) {
+        free(writer->nodes);
+        free(writer);
+        return NULL;
+    }
+    return writer;
+}
+
+static void writer_destroy(struct writer *writer) {
+    for (int i = 0; i < writer->node_count; i++)
+        writer_node_free(writer->nodes[i]);
+    free(writer->nodes);
+    slots_map_free(&writer->map);
+    while (writer->failed_chunk_keys != NULL) {
+        struct writer_failed_key *next = writer->failed_chunk_keys->next;
+        free(writer->failed_chunk_keys);
+        writer->failed_chunk_keys = next;
+    }
+    free(writer);
+}
+
+void writer_free(struct writer *writer) {
+    if (writer == NULL) return;
+    if (writer->depth > 0) {
+        writer->free_requested = 1;
+        for (int i = 0; i < writer->node_count; i++) {
+            conn_close(writer->nodes[i]->conn);
+            ev_timer_stop(writer->loop, &writer->nodes[i]->timer);
+        }
+        return;
+    }
+    writer_destroy(writer);
+}
+
+void writer_set_give_up_ms(struct writer *writer, int give_up_ms) {
+    writer->give_up_ms = give_up_ms > 0 ? give_up_ms : WRITER_GIVE_UP_MS_DEFAULT;
+}
+
+void writer_start(struct writer *writer) {
+    if (writer->state != WRITER_NEW) return;
+    writer->state = WRITER_PROBING;
+    writer_node_connect(writer->nodes[0]);
+}
+
+const struct writer_target_info *writer_target_info(const struct writer *writer) {
+    return &writer->info;
+}
+
+const struct writer_stats *writer_stats(const struct writer *writer) {
+    return &writer->stats;
+}
+
+int writer_is_full(const struct writer *writer) {
+    for (int i = 0; i < writer->node_count; i++) {
+        if (writer->nodes[i]->inflight_bytes >= writer->conf->pipeline_max_bytes) return 1;
+    }
+    return 0;
+}
+
+int writer_is_idle(const struct writer *writer) {
+    return writer->data_outstanding == 0;
+}
+
+/* Where a new command for `slot` goes: behind the slot's earlier commands while
+ * some are still queued at a node (so a key's order survives redirections),
+ * else to the slot's master. */
+static struct writer_node *writer_pick_node(struct writer *writer, unsigned slot) {
+    if (!writer->info.is_cluster) return writer->nodes[0];
+    int last = writer->slot_last[slot];
+    if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
+    int owner = writer->slot_node[slot];
+    if (owner < 0) {
+        /* Nobody serves the slot in our map: ask any master, it redirects or says
+         * CLUSTERDOWN (retried). */
+        for (int i = 0; i < writer->node_count && owner < 0; i++) {
+            if (writer->nodes[i]->is_master) owner = i;
+        }
+        if (owner < 0) owner = 0;
+    }
+    writer->slot_last[slot] = (int16_t)owner;
+    return writer->nodes[owner];
+}
+
+/* Check that an entry can be written at all, before building anything. */
+static int writer_check_entry(struct writer *writer, const struct shake_entry *entry, char *err,
+                              size_t errlen) {
+    char shown[WRITER_KEY_SHOWN * 4 + 16];
+    if (writer->state != WRITER_READY) {
+        snprintf(err, errlen, "target %s: %s", writer->nodes[0]->name,
+                 writer->state == WRITER_FAILED ? "the writer has failed" : "not ready");
+        return -1;
+    }
+    if (entry->kind == SHAKE_ENTRY_CMD) {
+        snprintf(err, errlen, "command entries are not supported by the writer yet");
+        return -1;
+    }
+    if (entry->kind == SHAKE_ENTRY_FUNCTION) return 0;
+    if (writer->info.is_cluster && entry->db != 0) {
+        writer_format_key(entry->key, entry->key_len, shown, sizeof(shown));
+        snprintf(err, errlen,
+                 "key '%s' is in db %d, but a cluster target has only db 0; map it with "
+                 "[target] db_map = %d:0",
+                 shown, entry->db, entry->db);
+        return -1;
+    }
+    if (entry->db < 0) {
+        writer_format_key(entry->key, entry->key_len, shown, sizeof(shown));
+        snprintf(err, errlen, "key '%s' has no valid db (%d)", shown, entry->db);
+        return -1;
+    }
+    if (entry->kind == SHAKE_ENTRY_KEY) {
+        if (entry->rdb_type >= 64 || !(writer->info.restorable_types & (1ull << entry->rdb_type))) {
+            writer_format_key(entry->key, entry->key_len, shown, sizeof(shown));
+            snprintf(err, errlen,
+                     "key '%s': RDB type %u cannot be restored on target %d.%d.%d (RDB %d)", shown,
+                     entry->rdb_type, writer->info.version_major, writer->info.version_minor,
+                     writer->info.version_patch, writer->info.rdb_version);
+            return -1;
+        }
+        if (entry->raw_len + 11 > writer->info.proto_max_bulk_len) {
+            writer_format_key(entry->key, entry->key_len, shown, sizeof(shown));
+            snprintf(err, errlen,
+                     "key '%s': a RESTORE payload of %zu bytes exceeds the target's "
+                     "proto-max-bulk-len (%zu)",
+                     shown, entry->raw_len + 11, writer->info.proto_max_bulk_len);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Build an entry's commands into a new job. Returns NULL with err filled. */
+static struct writer_job *writer_build_job(struct writer *writer, const struct shake_entry *entry,
+                                           char *err, size_t errlen) {
+    struct writer_job *job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    command_list_init(&job->commands);
+    job->kind = entry->kind;
+    job->db = entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db;
+    job->slot = WRITER_NO_SLOT;
+    int replace = writer->conf->on_existing == CONF_ON_EXISTING_REPLACE;
+    int rc;
+    if (entry->kind == SHAKE_ENTRY_KEY) {
+        struct restore_options options = {
+            .rdb_version = writer->info.rdb_version, .replace = replace, .keep_lru_lfu = 1};
+        rc = restore_build(entry, &options, &job->commands);
+        if (rc < 0) snprintf(err, errlen, "out of memory building RESTORE");
+        /* BUSYKEY is a skip only when the config asked to keep target keys; with
+         * on_existing = error it means the key appeared meanwhile: an error. */
+        int skip = writer->conf->on_existing == CONF_ON_EXISTING_SKIP;
+        for (size_t i = 0; rc == 0 && i < job->commands.count; i++) {
+            job->commands.items[i].busykey_is_skip = skip;
+        }
+    } else {
+        struct rewrite_options options = {.batch_max_items = writer->conf->batch_max_items,
+                                          .batch_max_bytes = writer->conf->batch_max_bytes,
+                                          .replace = replace};
+        rc = rewrite_build(entry, &options, &job->commands, err, errlen);
+    }
+    if (rc == 0 && entry->kind != SHAKE_ENTRY_FUNCTION) {
+        job->key = malloc(entry->key_len ? entry->key_len : 1);
+        if (job->key == NULL) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        } else {
+            memcpy(job->key, entry->key, entry->key_len);
+            job->key_len = entry->key_len;
+            job->slot = writer->info.is_cluster ? key_hash_slot(entry->key, entry->key_len)
+                                                : WRITER_NO_SLOT;
+        }
+    }
+    if (rc < 0) {
+        writer_job_free(job);
+        return NULL;
+    }
+    job->counts_key = entry->kind == SHAKE_ENTRY_KEY ||
+                      (entry->kind == SHAKE_ENTRY_CHUNK && (entry->chunk_flags & SHAKE_CHUNK_LAST));
+    return job;
+}
+
+int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen) {
+    if (writer_check_entry(writer, entry, err, errlen) < 0) return -1;
+    struct writer_job *job = writer_build_job(writer, entry, err, errlen);
+    if (job == NULL) {
+        char shown[WRITER_KEY_SHOWN * 4 + 16];
+        char message[256];
+        snprintf(message, sizeof(message), "%s", err);
+        if (entry->kind == SHAKE_ENTRY_FUNCTION) {
+            snprintf(err, errlen, "function library: %s", message);
+        } else {
+            writer_format_key(entry->key, entry->key_len, shown, sizeof(shown));
+            snprintf(err, errlen, "key '%s': %s", shown, message);
+        }
+        return -1;
+    }
+    if (entry->kind == SHAKE_ENTRY_CHUNK && (entry->chunk_flags & SHAKE_CHUNK_FIRST)) {
+        int found;
+        writer_forget_failed_key(writer, job->key, job->key_len, &found);
+    }
+    shake_entry_free(entry);
+    if (job->commands.count == 0) {
+        /* Nothing to send (e.g. an empty chunk): the key is done now. */
+        job->remaining = 1;
+        writer_job_answered(writer, job);
+        return 0;
+    }
+    writer->idle_reported = 0;
+    if (job->kind == SHAKE_ENTRY_FUNCTION) {
+        job->shared = 1;
+        for (int i = 0; i < writer->node_count; i++) {
+            if (writer->nodes[i]->is_master) job->remaining += job->commands.count;
+        }
+        for (int i = 0; i < writer->node_count; i++) {
+            struct writer_node *node = writer->nodes[i];
+            if (!node->is_master) continue;
+            for (size_t c = 0; c < job->commands.count; c++) {
+                struct writer_item item = {.job = job, .index = (uint32_t)c, .op = WRITER_OP_DATA};
+                writer->data_outstanding++;
+                writer_node_enqueue(node, item);
+            }
+        }
+        return 0;
+    }
+    job->remaining = job->commands.count;
+    struct writer_node *node =
+        writer_pick_node(writer, job->slot == WRITER_NO_SLOT ? 0 : job->slot);
+    for (size_t c = 0; c < job->commands.count; c++) {
+        struct writer_item item = {.job = job, .index = (uint32_t)c, .op = WRITER_OP_DATA};
+        writer->data_outstanding++;
+        writer_node_enqueue(node, item);
+    }
+    return 0;
+}
