@@ -1,0 +1,572 @@
+"""harness.py -- real Redis servers and the shake binary, for the integration tests and the demo.
+
+Owns: starting redis-server processes on 127.0.0.1 (free ports, one temp dir each), building a
+3-master cluster with redis-cli, stopping every process it started by pid, writing shake
+configs and running shake with a time bound. Everything it starts is registered and stopped at
+exit, so a failing test or an interrupted run leaves no server behind.
+
+Must not: talk to any address but 127.0.0.1, kill anything it did not start, or wait without a
+timeout.
+"""
+
+import atexit
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+HOST = "127.0.0.1"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+START_TIMEOUT = 20.0  # seconds for a server to answer PING (includes loading an RDB)
+STOP_TIMEOUT = 10.0   # seconds after SIGTERM before SIGKILL
+CLUSTER_TIMEOUT = 30.0
+
+_live_servers = []    # every RedisServer started and not yet stopped
+
+
+class ServerStartError(Exception):
+    """redis-server exited or did not answer in time; `log` holds its log file's tail."""
+
+    def __init__(self, message, log=""):
+        super().__init__(message + ("\n--- redis log ---\n" + log if log else ""))
+        self.log = log
+
+
+def _die_with_parent():
+    # Children get SIGKILL if the test process dies without running atexit (kill -9, OOM).
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def free_port(need_bus=False):
+    """A port nobody listens on now (bind port 0). With need_bus, port+10000 is free too
+    (the cluster bus); ports above 55535 have no bus port and are refused."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if not need_bus:
+            return port
+        if port + 10000 > 65535:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((HOST, port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found")
+
+
+def _conf_value(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    value = str(value)
+    if value == "" or re.search(r"\s", value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1, in its own temp dir, config in redis.conf there.
+
+    `config` is a dict of extra directives (value lists give repeated directives). The server
+    is stopped by pid; its dir is removed on stop unless keep_dir is set."""
+
+    def __init__(self, config=None, name="redis", keep_dir=False, cluster=False):
+        self.name = name
+        self.extra = dict(config or {})
+        self.cluster = cluster
+        self.keep_dir = keep_dir
+        self.dir = tempfile.mkdtemp(prefix="shake-it-%s-" % name)
+        self.port = None
+        self.proc = None
+        self._clients = []
+        # Credentials the harness's own clients log in with (None: requirepass, if any).
+        self.username = None
+        self.password = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _write_conf(self):
+        base = {
+            "bind": HOST,
+            "port": self.port,
+            "dir": self.dir,
+            "daemonize": "no",
+            "logfile": os.path.join(self.dir, "redis.log"),
+            "save": "",
+            "appendonly": "no",
+            "protected-mode": "no",
+            "enable-debug-command": "local",
+            "dbfilename": "dump.rdb",
+        }
+        if self.cluster:
+            base["cluster-enabled"] = "yes"
+            base["cluster-config-file"] = os.path.join(self.dir, "nodes.conf")
+            base["cluster-node-timeout"] = 5000
+        base.update(self.extra)
+        lines = []
+        for key, value in base.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                lines.append("%s %s" % (key, _conf_value(v)))
+        path = os.path.join(self.dir, "redis.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def log_tail(self, n=30):
+        try:
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start on a free port, retrying when another process took the port first."""
+        last = None
+        for _ in range(5):
+            self.port = free_port(need_bus=self.cluster)
+            try:
+                log = os.path.join(self.dir, "redis.log")
+                if os.path.exists(log):
+                    os.unlink(log)
+                conf = self._write_conf()
+                with open(os.path.join(self.dir, "stderr.log"), "wb") as err:
+                    self.proc = subprocess.Popen([REDIS_SERVER, conf], stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL, stderr=err,
+                                                 preexec_fn=_die_with_parent)
+                _live_servers.append(self)
+                self._wait_ready(timeout)
+                return self
+            except ServerStartError as e:
+                last = e
+                self.stop(remove_dir=False)
+                if "Address already in use" not in e.log:
+                    break
+        if not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)  # the log's tail is in the exception
+        raise last
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerStartError("%s exited with %s at start" % (self.name, self.proc.returncode),
+                                       self.log_tail())
+            c = redis.Redis(host=HOST, port=self.port, socket_timeout=2,
+                            socket_connect_timeout=1, password=self.extra.get("requirepass"))
+            try:
+                if c.ping():
+                    return
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                    redis.exceptions.BusyLoadingError, redis.exceptions.ResponseError):
+                pass
+            finally:
+                c.close()
+            time.sleep(0.05)
+        raise ServerStartError("%s did not answer PING within %ss" % (self.name, timeout), self.log_tail())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, remove_dir=None):
+        """SIGTERM, wait, SIGKILL after STOP_TIMEOUT; by pid only."""
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._clients = []
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except ProcessLookupError:
+                pass
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+        if self in _live_servers:
+            _live_servers.remove(self)
+        if remove_dir is None:
+            remove_dir = not self.keep_dir
+        if remove_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- access ------------------------------------------------------------------------
+
+    @property
+    def address(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def client(self, db=0, password=None, **kw):
+        """A bytes-in, bytes-out client (decode_responses off), closed when the server stops."""
+        if password is None:
+            password = self.password if self.password is not None else self.extra.get("requirepass")
+        c = redis.Redis(host=HOST, port=self.port, db=db, username=self.username, password=password,
+                        socket_timeout=30, socket_connect_timeout=5, **kw)
+        self._clients.append(c)
+        return c
+
+    def raw_client(self, db=0, password=None):
+        """A client with redis-py's reply parsing switched off: replies as Redis sent them
+        (flat lists, bytes), so nothing is reordered or merged (XRANGE fields, HGETALL)."""
+        c = self.client(db=db, password=password)
+        c.response_callbacks.clear()
+        return c
+
+    def save(self):
+        """SAVE and return the path of the dump."""
+        c = self.client()
+        c.save()
+        return os.path.join(self.dir, c.config_get("dbfilename")["dbfilename"])
+
+    def dump_copy(self, dest):
+        shutil.copyfile(self.save(), dest)
+        return dest
+
+    def __repr__(self):
+        return "<RedisServer %s %s>" % (self.name, self.address if self.port else "-")
+
+
+def start_server(config=None, name="redis", **kw):
+    return RedisServer(config, name=name, **kw).start()
+
+
+def start_with_rdb(rdb_path, config=None, name="loader", timeout=START_TIMEOUT):
+    """A server that loads a copy of rdb_path at start. Raises ServerStartError when
+    redis-server refuses the file (it exits on a bad or unsupported RDB)."""
+    server = RedisServer(config, name=name)
+    shutil.copyfile(rdb_path, os.path.join(server.dir, "dump.rdb"))
+    return server.start(timeout=timeout)
+
+
+class Cluster:
+    """Three masters, no replicas, all slots assigned by `redis-cli --cluster create`."""
+
+    def __init__(self, config=None, masters=3):
+        self.config = dict(config or {})
+        self.count = masters
+        self.nodes = []
+
+    def start(self):
+        try:
+            for i in range(self.count):
+                self.nodes.append(RedisServer(self.config, name="cluster%d" % i, cluster=True).start())
+            cmd = [REDIS_CLI, "--cluster", "create"] + [n.address for n in self.nodes] + ["--cluster-yes"]
+            pw = self.config.get("requirepass")
+            if pw:
+                cmd[1:1] = ["-a", pw, "--no-auth-warning"]
+            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=CLUSTER_TIMEOUT)
+            if r.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create failed:\n%s%s"
+                                   % (r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")))
+            self.wait_ok()
+            return self
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ok(self, timeout=CLUSTER_TIMEOUT):
+        """Until every node says cluster_state:ok and all report the same slot map."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                states = [n.client().cluster("info") for n in self.nodes]
+                ok = all(s.get("cluster_state") == "ok" and int(s.get("cluster_slots_assigned", 0)) == 16384
+                         and int(s.get("cluster_known_nodes", 0)) == self.count for s in states)
+                if ok:
+                    maps = [self._slot_map(n) for n in self.nodes]
+                    if all(m == maps[0] for m in maps) and len(maps[0]) == self.count:
+                        return
+                    last = "slot maps differ: %r" % maps
+                else:
+                    last = "states: %r" % states
+            except redis.exceptions.RedisError as e:
+                last = repr(e)
+            time.sleep(0.1)
+        raise RuntimeError("cluster not ok within %ss: %s" % (timeout, last))
+
+    @staticmethod
+    def _slot_map(node):
+        rows = node.client().execute_command("CLUSTER", "SLOTS")
+        return sorted((int(r[0]), int(r[1]), int(r[2][1])) for r in rows)
+
+    def healthy(self):
+        try:
+            return all(n.alive() for n in self.nodes) and all(
+                n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes)
+        except redis.exceptions.RedisError:
+            return False
+
+    def masters(self):
+        return list(self.nodes)
+
+    @property
+    def address(self):
+        return self.nodes[0].address
+
+    def flush(self):
+        for n in self.nodes:
+            c = n.client()
+            c.flushall()
+            c.execute_command("FUNCTION", "FLUSH")
+
+    def node_for_key(self, key):
+        """The master serving key, asked from the cluster itself (CLUSTER KEYSLOT + SLOTS)."""
+        c = self.nodes[0].client()
+        slot = c.execute_command("CLUSTER", "KEYSLOT", key)
+        for lo, hi, port in self._slot_map(self.nodes[0]):
+            if lo <= slot <= hi:
+                return next(n for n in self.nodes if n.port == port)
+        raise RuntimeError("slot %d unassigned" % slot)
+
+    def dbsize(self):
+        return sum(n.client().dbsize() for n in self.nodes)
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+        self.nodes = []
+
+
+def stop_all():
+    for s in list(_live_servers):
+        try:
+            s.stop()
+        except Exception as e:  # keep stopping the others
+            print("harness: stopping %r: %r" % (s, e), file=sys.stderr)
+
+
+atexit.register(stop_all)
+
+
+# --- shake -------------------------------------------------------------------------------
+
+SUMMARY_RE = re.compile(r"^summary:\s+(.*)$", re.M)
+
+
+def write_config(path, files, target, on_existing=None, db_map=None, username=None,
+                 password=None, shake_dir=None, log_level="info", extra_sections=None,
+                 source_type="rdb"):
+    """Write a shake INI config and return its path. `db_map` is a dict {src: dst};
+    `extra_sections` a dict {section: {key: value}} merged in (keys may override)."""
+    sections = {
+        "source": {"type": source_type, "files": ", ".join(files)},
+        "target": {"address": target},
+        "shake": {"dir": shake_dir or os.path.join(os.path.dirname(path), "shake-data"),
+                  "log_level": log_level},
+    }
+    if username is not None:
+        sections["target"]["username"] = username
+    if password is not None:
+        sections["target"]["password"] = password
+    if on_existing is not None:
+        sections["target"]["on_existing"] = on_existing
+    if db_map:
+        sections["target"]["db_map"] = ", ".join("%d:%d" % (s, d) for s, d in sorted(db_map.items()))
+    for sec, kv in (extra_sections or {}).items():
+        sections.setdefault(sec, {}).update(kv)
+    with open(path, "w") as f:
+        for sec, kv in sections.items():
+            f.write("[%s]\n" % sec)
+            for k, v in kv.items():
+                f.write("%s = %s\n" % (k, v))
+            f.write("\n")
+    return path
+
+
+class ShakeResult:
+    def __init__(self, args, returncode, stdout, stderr, seconds):
+        self.args = args
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.seconds = seconds
+
+    @property
+    def summary(self):
+        """The `summary:` line as a dict of str -> int/float/str, or None."""
+        m = SUMMARY_RE.findall(self.stdout)
+        if not m:
+            return None
+        out = {}
+        for field in m[-1].split():
+            if "=" not in field:
+                continue
+            k, v = field.split("=", 1)
+            try:
+                out[k] = int(v)
+            except ValueError:
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+        return out
+
+    @property
+    def error_lines(self):
+        return [l for l in self.stderr.splitlines() if l.startswith("shake: error:")]
+
+    def describe(self):
+        return ("shake %s -> exit %s in %.2fs\n--- stdout ---\n%s\n--- stderr ---\n%s"
+                % (" ".join(self.args), self.returncode, self.seconds, self.stdout[-4000:], self.stderr[-4000:]))
+
+
+def shake_bin():
+    path = os.environ.get("SHAKE_BIN")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "..", "bin", "shake")
+    return os.path.abspath(path)
+
+
+def run_shake(conf_path, timeout=60, env=None, args=None, binary=None):
+    """Run `shake -conf conf_path` (or shake with `args`), bounded by `timeout` seconds (a
+    hang is killed and reported as returncode None). `env` adds variables (None: unset)."""
+    binary = binary or shake_bin()
+    argv = [binary, "-conf", conf_path] if args is None else [binary] + list(args)
+    full_env = dict(os.environ)
+    for k, v in (env or {}).items():  # None removes a variable
+        if v is None:
+            full_env.pop(k, None)
+        else:
+            full_env[k] = v
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=full_env, preexec_fn=_die_with_parent, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        rc = None
+    return ShakeResult(argv, rc, out.decode(errors="replace"), err.decode(errors="replace"),
+                       time.monotonic() - t0)
+
+
+def stream_shake(conf_path, timeout=300, out=sys.stdout, binary=None, prefix="  | "):
+    """Run shake with its stdout and stderr copied line by line to `out` (the demo)."""
+    binary = binary or shake_bin()
+    argv = [binary, "-conf", conf_path]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent)
+    lines = []
+    deadline = t0 + timeout
+    os.set_blocking(proc.stdout.fileno(), False)
+    buf = b""
+    while True:
+        chunk = None
+        try:
+            chunk = proc.stdout.read()
+        except BlockingIOError:
+            pass
+        if chunk:
+            buf += chunk
+            while b"\n" in buf or b"\r" in buf:
+                idx = min(i for i in (buf.find(b"\n"), buf.find(b"\r")) if i >= 0)
+                line, buf = buf[:idx].decode(errors="replace"), buf[idx + 1:]
+                if line:
+                    lines.append(line)
+                    out.write(prefix + line + "\n")
+                    out.flush()
+        elif proc.poll() is not None and not chunk:
+            break
+        else:
+            time.sleep(0.02)
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait(timeout=10)
+            out.write(prefix + "(killed after %ss)\n" % timeout)
+            break
+    if buf:
+        lines.append(buf.decode(errors="replace"))
+        out.write(prefix + lines[-1] + "\n")
+    text = "\n".join(lines)
+    return ShakeResult(argv, proc.returncode, text, text, time.monotonic() - t0)
+
+
+def restore(workdir, files, target, timeout=120, env=None, conf_name="shake.ini", **conf):
+    """Write a config for restoring `files` into `target` (an address, a RedisServer or a
+    Cluster) in `workdir`, run shake on it and return the ShakeResult."""
+    if not isinstance(target, str):
+        target = target.address
+    if isinstance(files, str):
+        files = [files]
+    path = write_config(os.path.join(str(workdir), conf_name), [str(f) for f in files], target,
+                        shake_dir=os.path.join(str(workdir), "shake-data"), **conf)
+    return run_shake(path, timeout=timeout, env=env)
+
+
+# --- checks shared by the tests ------------------------------------------------------------
+
+NOISE = ("Traceback", "Segmentation fault", "AddressSanitizer", "LeakSanitizer", "runtime error:",
+         "Aborted", "core dumped", "Assertion", "double free", "stack smashing")
+
+
+def check_ok(result):
+    """Problems with a run that should have succeeded (empty list: fine)."""
+    problems = []
+    if result.returncode != 0:
+        problems.append("exit status %s, expected 0" % result.returncode)
+    if result.error_lines:
+        problems.append("error lines: %r" % result.error_lines)
+    s = result.summary
+    if s is None:
+        problems.append("no summary: line on stdout")
+    else:
+        if s.get("status") != "ok":
+            problems.append("summary status %r" % s.get("status"))
+        if s.get("errors") != 0:
+            problems.append("summary errors=%r" % s.get("errors"))
+    return problems
+
+
+def assert_ok(result):
+    problems = check_ok(result)
+    assert not problems, "; ".join(problems) + "\n" + result.describe()
+
+
+def assert_one_error(result, returncode, *needles, max_seconds=None):
+    """Exit `returncode` (an int or a tuple of accepted ints), exactly one line on stderr
+    starting "shake: error:", containing every needle (str, or a compiled regex), no
+    crash noise; returns the error line."""
+    accepted = returncode if isinstance(returncode, tuple) else (returncode,)
+    assert result.returncode is not None, "shake hung (killed after the time bound)\n" + result.describe()
+    assert result.returncode in accepted, "exit %s, expected %s\n%s" % (result.returncode, accepted, result.describe())
+    lines = result.error_lines
+    assert len(lines) == 1, "expected exactly one 'shake: error:' line, got %d\n%s" % (len(lines), result.describe())
+    line = lines[0]
+    for needle in needles:
+        if hasattr(needle, "search"):
+            assert needle.search(line), "error line does not match %r: %s" % (needle.pattern, line)
+        else:
+            assert needle in line, "error line does not mention %r: %s" % (needle, line)
+    for noise in NOISE:
+        assert noise not in result.stderr, "crash noise %r on stderr\n%s" % (noise, result.describe())
+    if max_seconds is not None:
+        assert result.seconds < max_seconds, "took %.1fs (bound %ss)" % (result.seconds, max_seconds)
+    return line
