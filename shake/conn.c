@@ -4,7 +4,7 @@
  * buffer, the input reader. Must not interpret replies or retry anything: the
  * owner decides. All socket I/O is in conn_io_read / conn_io_write (TLS later).
  */
-#include "writer/conn.h"
+#include "shake/conn.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -45,6 +45,7 @@ struct conn {
 
     char *read_buf; /* CONN_READ_CHUNK bytes, reused for every read */
     redisReader *reader;
+    int reading;    /* the owner wants input (see conn_set_reading) */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -100,6 +101,13 @@ void conn_close(struct conn *conn) {
 
 enum conn_state conn_state(const struct conn *conn) {
     return conn->state;
+}
+
+void conn_set_reading(struct conn *conn, int on) {
+    conn->reading = on;
+    if (conn->state != CONN_CONNECTED) return;
+    if (on) ev_io_start(conn->loop, &conn->read_watcher);
+    else ev_io_stop(conn->loop, &conn->read_watcher);
 }
 const char *conn_host(const struct conn *conn) {
     return conn->host;
@@ -238,6 +246,7 @@ static void conn_finish_connect(struct conn *conn) {
     }
     ev_timer_stop(conn->loop, &conn->connect_timer);
     conn->state = CONN_CONNECTED;
+    conn->reading = 1;
     ev_io_start(conn->loop, &conn->read_watcher);
     if (conn->out_end == conn->out_start) ev_io_stop(conn->loop, &conn->write_watcher);
     conn->callbacks.connected(conn->callbacks.ctx, conn);
@@ -266,6 +275,13 @@ static void conn_fill(struct conn *conn) {
     size_t fed = 0;
     for (int i = 0; i < CONN_READS_PER_EVENT; i++) {
         ssize_t n = conn_io_read(conn, conn->read_buf, CONN_READ_CHUNK);
+        if (n > 0 && conn->callbacks.data != NULL) {
+            conn->callbacks.data(conn->callbacks.ctx, conn, conn->read_buf, (size_t)n);
+            /* The owner may have closed us, or paused reading. */
+            if (conn->state != CONN_CONNECTED || !conn->reading) return;
+            if ((size_t)n < CONN_READ_CHUNK) break;
+            continue;
+        }
         if (n > 0) {
             if (redisReaderFeed(conn->reader, conn->read_buf, (size_t)n) != REDIS_OK) {
                 conn_fail(conn, "read", "out of memory");

@@ -2,7 +2,8 @@
  *
  * Owns the socket, the connect timeout, a contiguous output buffer and a hiredis
  * redisReader fed from big reads. It knows RESP framing only: what the commands
- * mean, and what to do with the replies, is the owner's business (writer.c).
+ * mean, and what to do with the replies, is the owner's business (the writer, the replica
+ * reader, discovery).
  *
  * Every byte goes through conn_io_read / conn_io_write so that TLS can replace
  * them without touching the rest. hiredis' own connection API is not used.
@@ -12,8 +13,8 @@
  *
  * Ownership: the conn owns its socket, buffers and reader; the owner owns the conn.
  */
-#ifndef SHAKE_WRITER_CONN_H
-#define SHAKE_WRITER_CONN_H
+#ifndef SHAKE_CONN_H
+#define SHAKE_CONN_H
 
 #include <stddef.h>
 
@@ -32,6 +33,11 @@ struct conn_callbacks {
     void (*connected)(void *ctx, struct conn *conn);
     /* New bytes were fed to the reader: pull replies with conn_get_reply(). */
     void (*readable)(void *ctx, struct conn *conn);
+    /* Raw mode, when set: bytes read are handed over as they are, and the RESP
+     * reader is not used (a replica link carries an RDB payload and a command
+     * stream, not replies). `readable` is then not called. The owner may close the
+     * conn from `data`, but must not free it there. */
+    void (*data)(void *ctx, struct conn *conn, const char *buf, size_t len);
     /* Connect failed, timed out, or the connection broke (EOF, reset, protocol
      * error). The conn is closed when this is called; message is e.g.
      * "connect: Connection refused" or "connection closed by server". */
@@ -54,6 +60,9 @@ enum conn_state conn_state(const struct conn *conn);
 /* Append bytes to the output buffer; they are written when the socket is
  * writable, in big writes. Returns 0, or -1 when out of memory. */
 int conn_send(struct conn *conn, const char *buf, size_t len);
+/* Stop (0) or resume (1) reading the socket: back-pressure for an owner that
+ * cannot take more input now. Reading is on after every connect. */
+void conn_set_reading(struct conn *conn, int on);
 /* Bytes appended but not yet written to the socket. */
 size_t conn_pending_output(const struct conn *conn);
 

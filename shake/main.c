@@ -12,6 +12,7 @@
 #include "conf/conf.h"
 #include "shake/log.h"
 #include "shake/restore.h"
+#include "shake/sync.h"
 
 #define SHAKE_VERSION "0.1.0"
 
@@ -45,6 +46,30 @@ static void print_summary(const struct restore_result *r) {
     fflush(stdout);
 }
 
+/* The live sync runs until a signal (exit 0 once drained and checkpointed) or a
+ * fatal error. */
+static int run_sync(struct ev_loop *loop, const struct shake_conf *conf) {
+    struct sync_result result;
+    sync_run(loop, conf, &result);
+    if (!result.ok) {
+        fprintf(stderr, "shake: error: %s\n", result.error);
+        return EXIT_RUNTIME_FAILURE;
+    }
+    printf("sync stopped; checkpoint saved in %s/checkpoint\n", conf->shake.dir);
+    return 0;
+}
+
+static int run_restore(struct ev_loop *loop, const struct shake_conf *conf) {
+    struct restore_result result;
+    restore_run(loop, conf, &result);
+    print_summary(&result);
+    if (result.error[0] != '\0') fprintf(stderr, "shake: error: %s\n", result.error);
+    else if (!result.ok)
+        fprintf(stderr, "shake: error: %llu keys were refused by the target (see the log)\n",
+                (unsigned long long)result.key_errors);
+    return result.ok ? 0 : EXIT_RUNTIME_FAILURE;
+}
+
 static int run_conf(const char *path) {
     struct shake_conf conf;
     char err[CONF_ERR_LEN];
@@ -57,15 +82,9 @@ static int run_conf(const char *path) {
     log_set_level(conf.shake.log_level);
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(0);
-    struct restore_result result;
-    restore_run(loop, &conf, &result);
-    print_summary(&result);
-    if (result.error[0] != '\0') fprintf(stderr, "shake: error: %s\n", result.error);
-    else if (!result.ok)
-        fprintf(stderr, "shake: error: %llu keys were refused by the target (see the log)\n",
-                (unsigned long long)result.key_errors);
+    int rc = conf.source.type == CONF_SOURCE_SYNC ? run_sync(loop, &conf) : run_restore(loop, &conf);
     conf_free(&conf);
-    return result.ok ? 0 : EXIT_RUNTIME_FAILURE;
+    return rc;
 }
 
 int main(int argc, char **argv) {

@@ -188,7 +188,9 @@ static int restore_step(struct restore_job *job) {
         const char *tail;
         size_t tail_len;
         rdb_decoder_unconsumed(job->decoder, &tail, &tail_len);
-        if (tail_len > 0 || !job->input_ended) {
+        struct stat st;
+        if (tail_len > 0 || (fstat(job->fd, &st) == 0 &&
+                             (uint64_t)st.st_size > rdb_decoder_offset(job->decoder))) {
             log_warn("%s: ignoring bytes after the end of the RDB at offset %llu",
                      restore_current_file(job),
                      (unsigned long long)rdb_decoder_offset(job->decoder));

@@ -52,6 +52,10 @@ struct writer_callbacks {
     /* The target refused one key (an error reply other than the fatal ones): the
      * message names the node, the key and the reply. The job goes on. */
     void (*key_error)(void *ctx, const char *message);
+    /* Every entry of `source` submitted up to and including the CMD entry whose
+     * offset is `offset` has been answered by the target (in submit order): that
+     * offset can be checkpointed. May be NULL. */
+    void (*acked)(void *ctx, int source, uint64_t offset);
 };
 
 /* `conf` must outlive the writer. */

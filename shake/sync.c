@@ -1,0 +1,541 @@
+/* sync.c -- the live sync job (see sync.h).
+ *
+ * Owns the loop-side plumbing of a sync: discovery, one replica per source shard,
+ * pulling entries from the replicas in turn while the writer has room, the filter,
+ * the per-shard acknowledged offsets and the checkpoint file, the periodic status
+ * line, and the orderly stop on SIGINT/SIGTERM. Protocols, decoding and writing
+ * live in reader/ and writer/.
+ */
+#include "shake/sync.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "filter/filter.h"
+#include "reader/discover.h"
+#include "reader/replica.h"
+#include "shake/checkpoint.h"
+#include "shake/log.h"
+#include "writer/writer.h"
+
+#define SYNC_ENTRIES_PER_SHARD_TURN 1024
+#define SYNC_STATUS_INTERVAL 5.0
+#define SYNC_MAX_ELEMENT (4ULL * 1024 * 1024 * 1024)
+#define SYNC_CHUNK_MAX_ITEMS 4096
+#define SYNC_CHUNK_MAX_BYTES (4 * 1024 * 1024)
+
+/* A point in a shard's stream where the selected db changed. */
+struct sync_db_change {
+    uint64_t offset;
+    int db;
+};
+
+struct sync_shard {
+    struct sync_job *job;
+    int index;
+    char name[DISCOVER_NAME_MAX];
+    char address[300];
+    struct replica *replica;           /* owned */
+    int has_entries;                   /* replica_next may return an entry */
+    int in_stream;                     /* the RDB of the current sync is fully submitted */
+    /* Acknowledged position: valid when `resumable`. */
+    int resumable;
+    char replid[41];
+    uint64_t acked_offset;
+    int acked_db;
+    /* db changes submitted and not yet acknowledged, in stream order */
+    struct sync_db_change *db_changes; /* owned ring */
+    size_t db_changes_head, db_changes_count, db_changes_cap;
+    int submitted_db;
+    uint64_t keys_submitted;
+};
+
+struct sync_job {
+    struct ev_loop *loop;
+    const struct shake_conf *conf;
+    struct conf_target target;         /* the writer's view: REPLACE after the first check */
+    struct sync_result *result;
+    struct writer *writer;             /* owned */
+    struct sync_shard *shards;         /* owned */
+    int shard_count;
+    int next_shard;                    /* round-robin position */
+    struct checkpoint checkpoint;      /* owned */
+    char checkpoint_path[4096];
+    int checkpoint_dirty;
+    int stopping;
+
+    ev_idle pump;
+    ev_timer checkpoint_timer;
+    ev_timer status_timer;
+    ev_signal sigint, sigterm;
+};
+
+static void sync_fail(struct sync_job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Save what the target has acknowledged. */
+static void sync_save_checkpoint(struct sync_job *job) {
+    char err[512];
+    for (int i = 0; i < job->shard_count; i++) {
+        struct sync_shard *shard = &job->shards[i];
+        if (!shard->resumable) continue;
+        const struct checkpoint_shard *saved = checkpoint_find(&job->checkpoint, shard->name);
+        if (saved != NULL && saved->offset == shard->acked_offset &&
+            strcmp(saved->replid, shard->replid) == 0 && saved->db == shard->acked_db)
+            continue;
+        checkpoint_set(&job->checkpoint, shard->name, shard->replid, shard->acked_offset,
+                       shard->acked_db);
+        job->checkpoint_dirty = 1;
+    }
+    if (!job->checkpoint_dirty) return;
+    if (checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return;
+    }
+    job->checkpoint_dirty = 0;
+}
+
+/* Forget a shard's checkpoint at once: a full sync is rewriting its data, and a
+ * restart must not continue the old stream over a half-written RDB. */
+static void sync_forget_checkpoint(struct sync_job *job, struct sync_shard *shard) {
+    struct checkpoint kept;
+    char err[512];
+    checkpoint_init(&kept);
+    for (int i = 0; i < job->checkpoint.count; i++) {
+        const struct checkpoint_shard *saved = &job->checkpoint.shards[i];
+        if (strcmp(saved->name, shard->name) != 0)
+            checkpoint_set(&kept, saved->name, saved->replid, saved->offset, saved->db);
+    }
+    checkpoint_free(&job->checkpoint);
+    job->checkpoint = kept;
+    if (checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0)
+        sync_fail(job, "%s", err);
+}
+
+/* Stop reading everything, drain what is in flight, then end the loop. */
+static void sync_begin_stop(struct sync_job *job) {
+    job->stopping = 1;
+    ev_idle_stop(job->loop, &job->pump);
+    for (int i = 0; i < job->shard_count; i++) {
+        if (job->shards[i].replica != NULL) replica_stop(job->shards[i].replica);
+    }
+    if (job->writer == NULL || writer_is_idle(job->writer)) ev_break(job->loop, EVBREAK_ONE);
+}
+
+static void sync_fail(struct sync_job *job, const char *fmt, ...) {
+    if (job->result->error[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(job->result->error, sizeof(job->result->error), fmt, ap);
+        va_end(ap);
+    }
+    sync_begin_stop(job);
+}
+
+static void sync_db_changes_push(struct sync_shard *shard, uint64_t offset, int db) {
+    if (shard->db_changes_count == shard->db_changes_cap) {
+        size_t cap = shard->db_changes_cap ? shard->db_changes_cap * 2 : 16;
+        struct sync_db_change *grown = malloc(cap * sizeof(*grown));
+        if (grown == NULL) return; /* the db of the checkpoint is then conservative */
+        for (size_t i = 0; i < shard->db_changes_count; i++)
+            grown[i] = shard->db_changes[(shard->db_changes_head + i) % shard->db_changes_cap];
+        free(shard->db_changes);
+        shard->db_changes = grown;
+        shard->db_changes_head = 0;
+        shard->db_changes_cap = cap;
+    }
+    size_t at = (shard->db_changes_head + shard->db_changes_count) % shard->db_changes_cap;
+    shard->db_changes[at].offset = offset;
+    shard->db_changes[at].db = db;
+    shard->db_changes_count++;
+}
+
+/* Every entry up to `offset` of this shard's stream is on the target. */
+static void sync_on_acked(void *ctx, int source, uint64_t offset) {
+    struct sync_job *job = ctx;
+    if (source < 0 || source >= job->shard_count) return;
+    struct sync_shard *shard = &job->shards[source];
+    if (!shard->in_stream) return;
+    while (shard->db_changes_count > 0 &&
+           shard->db_changes[shard->db_changes_head].offset <= offset) {
+        shard->acked_db = shard->db_changes[shard->db_changes_head].db;
+        shard->db_changes_head = (shard->db_changes_head + 1) % shard->db_changes_cap;
+        shard->db_changes_count--;
+    }
+    shard->acked_offset = offset;
+    shard->resumable = 1;
+}
+
+/* Hand one entry of a shard to the filter and the writer. */
+static int sync_submit(struct sync_job *job, struct sync_shard *shard, struct shake_entry *entry) {
+    char err[512];
+    if (entry->kind == SHAKE_ENTRY_CMD && entry->db != shard->submitted_db) {
+        shard->submitted_db = entry->db;
+        sync_db_changes_push(shard, entry->offset, entry->db);
+    }
+    if (entry->kind != SHAKE_ENTRY_CMD) shard->keys_submitted++;
+    if (filter_apply(job->conf, entry) == FILTER_DROP) {
+        shake_entry_free(entry);
+        return 0;
+    }
+    if (writer_submit(job->writer, entry, err, sizeof(err)) != 0) {
+        shake_entry_free(entry);
+        sync_fail(job, "shard %s (%s): %s", shard->name, shard->address, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pull up to a turn's worth of entries from one shard. Returns 1 when the writer
+ * filled up. */
+static int sync_pump_shard(struct sync_job *job, struct sync_shard *shard) {
+    for (int n = 0; n < SYNC_ENTRIES_PER_SHARD_TURN && shard->has_entries; n++) {
+        if (writer_is_full(job->writer)) return 1;
+        struct shake_entry *entry = NULL;
+        switch (replica_next(shard->replica, &entry)) {
+        case REPLICA_ENTRY:
+            if (sync_submit(job, shard, entry) != 0) return 1;
+            break;
+        case REPLICA_NEED_MORE: shard->has_entries = 0; break;
+        case REPLICA_FAILED: shard->has_entries = 0; return 0;
+        }
+        if (job->stopping) return 1;
+    }
+    return 0;
+}
+
+static void sync_on_pump(struct ev_loop *loop, ev_idle *watcher, int revents) {
+    (void)loop, (void)revents;
+    struct sync_job *job = watcher->data;
+    int any = 0;
+    for (int i = 0; i < job->shard_count && !job->stopping; i++) {
+        struct sync_shard *shard = &job->shards[(job->next_shard + i) % job->shard_count];
+        if (sync_pump_shard(job, shard)) {
+            ev_idle_stop(job->loop, &job->pump); /* `drained` restarts it */
+            job->next_shard = (shard->index + 1) % job->shard_count;
+            return;
+        }
+        any |= shard->has_entries;
+    }
+    job->next_shard = (job->next_shard + 1) % job->shard_count;
+    if (!any) ev_idle_stop(job->loop, &job->pump); /* `readable` restarts it */
+}
+
+static void sync_wake(struct sync_job *job) {
+    if (!job->stopping && !writer_is_full(job->writer)) ev_idle_start(job->loop, &job->pump);
+}
+
+static void sync_on_replica_readable(void *ctx) {
+    struct sync_shard *shard = ctx;
+    shard->has_entries = 1;
+    sync_wake(shard->job);
+}
+
+static void sync_on_full_sync(void *ctx, const char *replid, uint64_t offset,
+                              const char *reason) {
+    struct sync_shard *shard = ctx;
+    log_info("shard %s (%s): full sync from %s at offset %llu (%s)", shard->name,
+             shard->address, replid, (unsigned long long)offset, reason);
+    shard->in_stream = 0;
+    shard->resumable = 0;
+    shard->db_changes_count = 0;
+    shard->submitted_db = 0;
+    snprintf(shard->replid, sizeof(shard->replid), "%s", replid);
+    shard->acked_offset = offset;
+    shard->acked_db = 0;
+    sync_forget_checkpoint(shard->job, shard);
+}
+
+static void sync_on_stream_started(void *ctx) {
+    struct sync_shard *shard = ctx;
+    struct replica_progress progress;
+    replica_get_progress(shard->replica, &progress);
+    if (progress.partial_syncs > 0 && progress.full_syncs == 0 && !shard->in_stream)
+        log_info("shard %s (%s): continuing %s at offset %llu, no full sync needed",
+                 shard->name, shard->address, progress.replid,
+                 (unsigned long long)progress.received_offset);
+    else
+        log_info("shard %s (%s): RDB received (%llu bytes), streaming commands", shard->name,
+                 shard->address, (unsigned long long)progress.rdb_bytes_done);
+    snprintf(shard->replid, sizeof(shard->replid), "%s", progress.replid);
+    shard->in_stream = 1;
+    shard->submitted_db = progress.db;
+}
+
+static void sync_on_replica_failed(void *ctx, const char *message) {
+    struct sync_shard *shard = ctx;
+    sync_fail(shard->job, "%s", message);
+}
+
+static void sync_set_rdb_options(struct sync_job *job, struct rdb_decoder_options *options,
+                                 int source) {
+    const struct writer_target_info *info = writer_target_info(job->writer);
+    size_t raw_max = job->conf->shake.restore_max_bytes;
+    if (info->proto_max_bulk_len > 64 && raw_max > info->proto_max_bulk_len - 64)
+        raw_max = info->proto_max_bulk_len - 64;
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    options->source = source;
+    options->raw_max = raw_max;
+    options->chunk_max_bytes = SYNC_CHUNK_MAX_BYTES;
+    options->chunk_max_items = SYNC_CHUNK_MAX_ITEMS;
+    options->restorable_types = info->restorable_types;
+    options->now_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+    options->max_element = SYNC_MAX_ELEMENT;
+}
+
+/* Create and start one replica per discovered shard, resuming from the checkpoint. */
+static void sync_start_shards(struct sync_job *job, const struct discover_result *found) {
+    job->shards = calloc((size_t)found->shard_count, sizeof(*job->shards));
+    if (job->shards == NULL) {
+        sync_fail(job, "out of memory");
+        return;
+    }
+    job->shard_count = found->shard_count;
+    const struct conf_source *source = &job->conf->source;
+    for (int i = 0; i < found->shard_count; i++) {
+        struct sync_shard *shard = &job->shards[i];
+        shard->job = job;
+        shard->index = i;
+        snprintf(shard->name, sizeof(shard->name), "%s", found->shards[i].name);
+        snprintf(shard->address, sizeof(shard->address), "%s:%d", found->shards[i].host,
+                 found->shards[i].port);
+        const struct checkpoint_shard *saved = checkpoint_find(&job->checkpoint, shard->name);
+        struct replica_options options = {
+            .source = i,
+            .host = found->shards[i].host,
+            .port = found->shards[i].port,
+            .username = source->username,
+            .password = source->password,
+            .connect_timeout_ms = source->connect_timeout_ms,
+            .listening_port = 0,
+            .replid = saved ? saved->replid : NULL,
+            .offset = saved ? saved->offset : 0,
+            .db = saved ? saved->db : 0,
+            .max_buffered = job->conf->shake.max_buffered,
+        };
+        if (saved != NULL) {
+            log_info("shard %s (%s): checkpoint %s offset %llu", shard->name, shard->address,
+                     saved->replid, (unsigned long long)saved->offset);
+            snprintf(shard->replid, sizeof(shard->replid), "%s", saved->replid);
+            shard->acked_offset = saved->offset;
+            shard->acked_db = saved->db;
+            shard->submitted_db = saved->db;
+            shard->resumable = 1;
+        }
+        sync_set_rdb_options(job, &options.rdb, i);
+        struct replica_callbacks callbacks = {
+            .ctx = shard,
+            .readable = sync_on_replica_readable,
+            .full_sync = sync_on_full_sync,
+            .stream_started = sync_on_stream_started,
+            .failed = sync_on_replica_failed,
+        };
+        shard->replica = replica_new(job->loop, &options, &callbacks);
+        if (shard->replica == NULL) {
+            sync_fail(job, "out of memory");
+            return;
+        }
+    }
+    for (int i = 0; i < job->shard_count && !job->stopping; i++)
+        replica_start(job->shards[i].replica);
+}
+
+static void sync_on_discovered(void *ctx, struct discover_result *found, const char *error) {
+    struct sync_job *job = ctx;
+    if (found == NULL) {
+        sync_fail(job, "%s", error ? error : "source discovery failed");
+        return;
+    }
+    if (job->stopping) {
+        discover_result_free(found);
+        return;
+    }
+    log_info("source: %s, %d shard%s", found->is_cluster ? "cluster" : "standalone",
+             found->shard_count, found->shard_count == 1 ? "" : "s");
+    sync_start_shards(job, found);
+    discover_result_free(found);
+}
+
+static void sync_on_writer_ready(void *ctx) {
+    struct sync_job *job = ctx;
+    const struct writer_target_info *info = writer_target_info(job->writer);
+    log_info("target %s:%d: %s, Redis %d.%d.%d, %d master%s, %llu keys", job->conf->target.host,
+             job->conf->target.port, info->is_cluster ? "cluster" : "standalone",
+             info->version_major, info->version_minor, info->version_patch, info->master_count,
+             info->master_count == 1 ? "" : "s", (unsigned long long)info->keys);
+    if (info->keys > 0 && job->checkpoint.count == 0 &&
+        job->conf->target.on_existing == CONF_ON_EXISTING_ERROR) {
+        sync_fail(job,
+                  "target %s:%d already holds %llu keys and there is no checkpoint in %s; "
+                  "refusing to sync over them. Set [target] on_existing = replace to overwrite "
+                  "them, or on_existing = skip to keep them",
+                  job->conf->target.host, job->conf->target.port,
+                  (unsigned long long)info->keys, job->checkpoint_path);
+        return;
+    }
+    if (discover_start(job->loop, &job->conf->source, sync_on_discovered, job) != 0)
+        sync_fail(job, "out of memory");
+}
+
+static void sync_on_writer_drained(void *ctx) {
+    struct sync_job *job = ctx;
+    if (job->stopping) {
+        if (writer_is_idle(job->writer)) ev_break(job->loop, EVBREAK_ONE);
+        return;
+    }
+    ev_idle_start(job->loop, &job->pump);
+}
+
+static void sync_on_writer_failed(void *ctx, const char *message) {
+    struct sync_job *job = ctx;
+    if (job->result->error[0] == '\0')
+        snprintf(job->result->error, sizeof(job->result->error), "%s", message);
+    job->stopping = 1;
+    ev_idle_stop(job->loop, &job->pump);
+    ev_break(job->loop, EVBREAK_ONE);
+}
+
+static void sync_on_key_error(void *ctx, const char *message) {
+    (void)ctx;
+    log_error("%s", message);
+}
+
+static void sync_on_checkpoint_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop, (void)revents;
+    sync_save_checkpoint(timer->data);
+}
+
+static void sync_log_status(struct sync_job *job) {
+    for (int i = 0; i < job->shard_count; i++) {
+        struct sync_shard *shard = &job->shards[i];
+        struct replica_progress progress;
+        replica_get_progress(shard->replica, &progress);
+        uint64_t lag = shard->in_stream && progress.received_offset > shard->acked_offset
+                           ? progress.received_offset - shard->acked_offset
+                           : 0;
+        if (progress.phase == REPLICA_RDB)
+            log_info("shard %s: rdb %llu/%llu bytes, %llu keys", shard->name,
+                     (unsigned long long)progress.rdb_bytes_done,
+                     (unsigned long long)progress.rdb_bytes_total,
+                     (unsigned long long)shard->keys_submitted);
+        else
+            log_info("shard %s: %s, received offset %llu, acked %llu, lag %llu bytes",
+                     shard->name, replica_phase_name(progress.phase),
+                     (unsigned long long)progress.received_offset,
+                     (unsigned long long)shard->acked_offset, (unsigned long long)lag);
+    }
+}
+
+static void sync_on_status_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop, (void)revents;
+    sync_log_status(timer->data);
+}
+
+static void sync_on_signal(struct ev_loop *loop, ev_signal *watcher, int revents) {
+    (void)loop, (void)revents;
+    struct sync_job *job = watcher->data;
+    if (job->stopping) {
+        log_warn("second signal: stopping without waiting for replies");
+        ev_break(job->loop, EVBREAK_ONE);
+        return;
+    }
+    log_info("signal %d: stopping; draining writes, then saving the checkpoint",
+             watcher->signum);
+    sync_begin_stop(job);
+}
+
+static int sync_prepare_dir(struct sync_job *job) {
+    const char *dir = job->conf->shake.dir;
+    char err[512];
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(job->result->error, sizeof(job->result->error), "%s: cannot create: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    snprintf(job->checkpoint_path, sizeof(job->checkpoint_path), "%s/checkpoint", dir);
+    if (checkpoint_load(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
+        snprintf(job->result->error, sizeof(job->result->error), "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void sync_watchers_start(struct sync_job *job) {
+    ev_idle_init(&job->pump, sync_on_pump);
+    job->pump.data = job;
+    double interval = job->conf->shake.checkpoint_interval_ms / 1000.0;
+    ev_timer_init(&job->checkpoint_timer, sync_on_checkpoint_timer, interval, interval);
+    job->checkpoint_timer.data = job;
+    ev_timer_start(job->loop, &job->checkpoint_timer);
+    ev_timer_init(&job->status_timer, sync_on_status_timer, SYNC_STATUS_INTERVAL,
+                  SYNC_STATUS_INTERVAL);
+    job->status_timer.data = job;
+    ev_timer_start(job->loop, &job->status_timer);
+    ev_signal_init(&job->sigint, sync_on_signal, SIGINT);
+    job->sigint.data = job;
+    ev_signal_start(job->loop, &job->sigint);
+    ev_signal_init(&job->sigterm, sync_on_signal, SIGTERM);
+    job->sigterm.data = job;
+    ev_signal_start(job->loop, &job->sigterm);
+}
+
+static void sync_watchers_stop(struct sync_job *job) {
+    ev_idle_stop(job->loop, &job->pump);
+    ev_timer_stop(job->loop, &job->checkpoint_timer);
+    ev_timer_stop(job->loop, &job->status_timer);
+    ev_signal_stop(job->loop, &job->sigint);
+    ev_signal_stop(job->loop, &job->sigterm);
+}
+
+static void sync_free_shards(struct sync_job *job) {
+    for (int i = 0; i < job->shard_count; i++) {
+        replica_free(job->shards[i].replica);
+        free(job->shards[i].db_changes);
+    }
+    free(job->shards);
+}
+
+int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_result *result) {
+    struct sync_job job = {.loop = loop, .conf = conf, .result = result};
+    memset(result, 0, sizeof(*result));
+    checkpoint_init(&job.checkpoint);
+    if (sync_prepare_dir(&job) != 0) return -1;
+    /* A sync rewrites keys it wrote before (a new full sync after a restart), so the
+     * writer always replaces; on_existing is checked once, above, at the start. */
+    job.target = conf->target;
+    if (job.target.on_existing == CONF_ON_EXISTING_ERROR)
+        job.target.on_existing = CONF_ON_EXISTING_REPLACE;
+    struct writer_callbacks callbacks = {
+        .ctx = &job,
+        .ready = sync_on_writer_ready,
+        .drained = sync_on_writer_drained,
+        .failed = sync_on_writer_failed,
+        .key_error = sync_on_key_error,
+        .acked = sync_on_acked,
+    };
+    job.writer = writer_new(loop, &job.target, &callbacks);
+    if (job.writer == NULL) {
+        snprintf(result->error, sizeof(result->error), "out of memory");
+        checkpoint_free(&job.checkpoint);
+        return -1;
+    }
+    sync_watchers_start(&job);
+    writer_start(job.writer);
+    ev_run(loop, 0);
+    sync_watchers_stop(&job);
+    sync_save_checkpoint(&job);
+    sync_log_status(&job);
+    sync_free_shards(&job);
+    writer_free(job.writer);
+    checkpoint_free(&job.checkpoint);
+    result->ok = result->error[0] == '\0';
+    return result->ok ? 0 : -1;
+}
