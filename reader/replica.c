@@ -233,7 +233,7 @@ static void replica_begin_full_sync(struct replica *replica, const char *line) {
         snprintf(reason, sizeof(reason),
                  "the master could not continue %s at offset %llu (backlog or history gone)",
                  replica->replid, (unsigned long long)replica->resume_offset);
-    snprintf(replica->replid, sizeof(replica->replid), "%s", replid);
+    memcpy(replica->replid, replid, sizeof(replica->replid)); /* 40 chars + NUL, checked */
     replica->sync_offset = offset;
     replica->resume_offset = offset;
     replica->resume_db = 0;
@@ -251,7 +251,7 @@ static void replica_begin_stream(struct replica *replica, const char *tail, size
 static void replica_continue(struct replica *replica, const char *line) {
     char replid[64];
     if (sscanf(line, "+CONTINUE %63s", replid) == 1 && strlen(replid) == 40)
-        snprintf(replica->replid, sizeof(replica->replid), "%s", replid);
+        memcpy(replica->replid, replid, sizeof(replica->replid)); /* 40 chars + NUL, checked */
     replica->counters.partial_syncs++;
     replica_begin_stream(replica, NULL, 0);
 }
