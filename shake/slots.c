@@ -1,6 +1,6 @@
 /* slots.c -- CLUSTER SLOTS parsing, slot lookups and MOVED/ASK parsing (see
  * slots.h). Pure: must not talk to a server nor know about connections. */
-#include "writer/slots.h"
+#include "shake/slots.h"
 
 #include <hiredis.h>
 #include <stdio.h>

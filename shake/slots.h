@@ -6,8 +6,8 @@
  *
  * Ownership: a slots_map owns its masters' host strings; slots_map_free().
  */
-#ifndef SHAKE_WRITER_SLOTS_H
-#define SHAKE_WRITER_SLOTS_H
+#ifndef SHAKE_SLOTS_H
+#define SHAKE_SLOTS_H
 
 #include <stddef.h>
 #include <stdint.h>

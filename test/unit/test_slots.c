@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "writer/probe.h"
-#include "writer/slots.h"
+#include "shake/slots.h"
 
 /* Parse RESP text into one reply, as conn.c does. */
 static redisReply *parse_resp(const char *resp) {
