@@ -30,11 +30,11 @@
 
 #include "shake/crc16.h"
 #include "writer/command.h"
-#include "writer/conn.h"
+#include "shake/conn.h"
 #include "writer/probe.h"
 #include "writer/restore.h"
 #include "writer/rewrite.h"
-#include "writer/slots.h"
+#include "shake/slots.h"
 
 #define WRITER_MESSAGE_LEN 1024
 #define WRITER_BACKOFF_FIRST_S 0.1
