@@ -181,9 +181,7 @@ void cmd_plan_free(struct cmd_plan *plan) {
 static int plan_encode_parts(struct cmd_plan *plan) {
     for (size_t i = 0; i < plan->part_count; i++) {
         const struct cmd_plan_part *part = &plan->parts[i];
-        /* redisFormatCommandArgv only reads argv; its prototype lacks the const. */
-        if (command_list_append_argv(&plan->commands, part->argc, (const char **)part->argv,
-                                     part->argv_len) != 0)
+        if (command_list_append_argv(&plan->commands, part->argc, part->argv, part->argv_len) != 0)
             return -1;
     }
     return 0;

@@ -21,11 +21,12 @@ static int command_list_reserve(struct command_list *list) {
     return 0;
 }
 
-int command_list_append_argv(struct command_list *list, int argc, const char **argv,
+int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,
                              const size_t *argv_len) {
     if (command_list_reserve(list) != 0) return -1;
     char *resp = NULL;
-    long long len = redisFormatCommandArgv(&resp, argc, argv, argv_len);
+    /* redisFormatCommandArgv only reads argv; its prototype lacks the const. */
+    long long len = redisFormatCommandArgv(&resp, argc, (const char **)argv, argv_len);
     if (len < 0) return -1;
     return command_list_append_resp(list, resp, (size_t)len);
 }
@@ -39,11 +40,13 @@ int command_list_append_resp(struct command_list *list, char *resp, size_t len) 
     command->resp = resp;
     command->len = len;
     command->busykey_is_skip = 0;
+    command->replies = 1;
     return 0;
 }
 
 void command_list_clear(struct command_list *list) {
-    for (size_t i = 0; i < list->count; i++) free(list->items[i].resp);
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].resp);
     free(list->items);
     command_list_init(list);
 }

@@ -15,9 +15,11 @@
 #include <stddef.h>
 
 struct command {
-    char *resp;           /* the encoded command */
+    char *resp; /* the encoded command */
     size_t len;
-    int busykey_is_skip;  /* a BUSYKEY error reply means "kept the target's key" */
+    int busykey_is_skip; /* a BUSYKEY error reply means "kept the target's key" */
+    unsigned replies;    /* replies the server sends for it: 1, or more for a whole
+                            MULTI ... EXEC sent as one command */
 };
 
 struct command_list {
@@ -29,7 +31,7 @@ struct command_list {
 void command_list_init(struct command_list *list);
 /* Encode argv with redisFormatCommandArgv and append it. Returns 0, or -1 when out
  * of memory. */
-int command_list_append_argv(struct command_list *list, int argc, const char **argv,
+int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,
                              const size_t *argv_len);
 /* Append an already encoded command. The list takes ownership of `resp` (a malloc'd
  * buffer of `len` bytes) even on failure, when it frees it. Returns 0, or -1 when

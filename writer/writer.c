@@ -1,10 +1,13 @@
 /* writer.c -- the router: loads entries into a standalone Redis or a Redis Cluster
  * (see writer.h).
  *
- * Owns: the target probe (AUTH, INFO, CONFIG GET, CLUSTER SLOTS), one node per
- * target master with its connection (conn.c) and its queues, the slot routing,
- * the reply checks, redirections, back-off and reconnects. It must not know which
- * reader made an entry, nor how commands are built (restore.c, rewrite.c).
+ * Owns: the target probe (AUTH, INFO, CONFIG GET, CLUSTER SLOTS, COMMAND), one
+ * node per target master with its connection (conn.c) and its queues, the slot
+ * routing, the reply checks, redirections, back-off and reconnects; for CMD
+ * entries the I/O side of their plans (cmd_plan.c): the RENAME emulation, the
+ * transaction buffers and on_unsupported; and, per source, the order in which
+ * entries are acknowledged. It must not know which reader made an entry, nor how
+ * commands are built (restore.c, rewrite.c, cmd_plan.c).
  *
  * Every command of an entry becomes an item that lives in exactly one queue of one
  * node until its reply: `unsent` (routed, not written: the node is connecting,
@@ -15,9 +18,19 @@
  * writer_pick_node), and a redirected item is answered before anything sent after
  * it on that node.
  *
- * Ownership: the writer owns its nodes; a node owns its conn and its queues'
- * items; a job (one submitted entry) is owned by its outstanding items and
- * released with the last one.
+ * Acknowledgements: every entry of a source (source >= 0) gets the next sequence
+ * number of that source and a record in its ring of acks; a job marks its
+ * entries' records done when its last command is answered, and the done records
+ * at the front are popped in order, reporting the offset of the last CMD popped.
+ * An entry submitted while its source waits for a RENAME emulation is held, in
+ * order, until the emulation is over; the commands between MULTI and EXEC are
+ * buffered until EXEC, then sent as one MULTI ... EXEC command (one RESP blob with
+ * several replies) when they share a slot, else one by one.
+ *
+ * Ownership: the writer owns its nodes, its sources, the command table and the
+ * reusable plan; a node owns its conn and its queues' items; a job (one submitted
+ * entry, or a whole transaction) is owned by its outstanding items and released
+ * with the last one; a source owns its held and buffered entries.
  */
 #include "writer/writer.h"
 
@@ -28,13 +41,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shake/crc16.h"
-#include "writer/command.h"
 #include "shake/conn.h"
+#include "shake/crc16.h"
+#include "shake/slots.h"
+#include "writer/cmd_plan.h"
+#include "writer/cmd_table.h"
+#include "writer/command.h"
 #include "writer/probe.h"
 #include "writer/restore.h"
 #include "writer/rewrite.h"
-#include "shake/slots.h"
 
 #define WRITER_MESSAGE_LEN 1024
 #define WRITER_BACKOFF_FIRST_S 0.1
@@ -43,6 +58,8 @@
 #define WRITER_NO_SLOT 0xffffffffu
 #define WRITER_KEY_SHOWN 128
 #define WRITER_MAX_MASTERS 2048
+#define WRITER_ITEM_NO_SLOT 0xffffu
+#define WRITER_MAX_SOURCES 65536
 
 /* What a queued item is; only WRITER_OP_DATA carries an entry's command. */
 enum writer_op {
@@ -55,6 +72,23 @@ enum writer_op {
     WRITER_OP_INFO_KEYSPACE,
     WRITER_OP_SELECT,
     WRITER_OP_ASKING,
+    WRITER_OP_COMMAND,
+};
+
+/* A cross-slot RENAME/RENAMENX under emulation: DUMP and PTTL of the source key
+ * on its master, then RESTORE of the destination on its master, then DEL of the
+ * source. Owned by its job; the keys' bytes follow the struct in one allocation. */
+struct writer_rename {
+    char *source;
+    size_t source_len;
+    char *destination;
+    size_t destination_len;
+    int nx;
+    unsigned source_slot, destination_slot;
+    int missing;      /* DUMP said nil: the source's RENAME failed, nothing to do */
+    long long ttl_ms; /* from PTTL; 0 when the key has no TTL */
+    char *payload;    /* the DUMP reply until RESTORE is built */
+    size_t payload_len;
 };
 
 /* One submitted entry, from writer_submit until the reply to its last command. */
@@ -70,6 +104,12 @@ struct writer_job {
     int skipped;      /* BUSYKEY on a busykey_is_skip command */
     size_t remaining; /* items not yet answered */
     struct command_list commands;
+    int source;                   /* the entries' source; -1: not in any ack order */
+    uint64_t seq;                 /* the first entry's sequence number in its source */
+    uint32_t entry_count;         /* entries the job completes (a transaction: MULTI .. EXEC) */
+    uint32_t applied;             /* CMD entries it applies, for commands_written */
+    uint32_t transaction;         /* commands of a MULTI ... EXEC sent whole, else 0 */
+    struct writer_rename *rename; /* RENAME emulation, else NULL */
 };
 
 struct writer_item {
@@ -77,6 +117,7 @@ struct writer_item {
     uint32_t index;         /* DATA: command index in job->commands; SELECT: db */
     uint8_t op;             /* enum writer_op */
     uint8_t asking;         /* DATA: send ASKING first (ASK redirection) */
+    uint16_t slot;          /* DATA: the slot it is routed by, or WRITER_ITEM_NO_SLOT */
 };
 
 /* A FIFO that can also take items back at its front (requeue after a drop). */
@@ -121,6 +162,8 @@ struct writer_node {
     double backoff_s;
     ev_tstamp trouble_since; /* start of the current failure streak, 0 when none */
     char last_error[WRITER_MESSAGE_LEN];
+    unsigned replies_seen;  /* replies already read for sent's front (a transaction) */
+    char queued_error[256]; /* the first error among them, "" when none */
 };
 
 enum writer_state {
@@ -128,6 +171,39 @@ enum writer_state {
     WRITER_PROBING,
     WRITER_READY,
     WRITER_FAILED,
+};
+
+/* One entry's place in its source's acknowledgement order. */
+struct writer_ack {
+    uint64_t offset;
+    uint8_t is_cmd;
+    uint8_t done;
+};
+
+/* An entry of a source whose turn to be routed has not come yet. */
+struct writer_waiting {
+    struct shake_entry *entry;
+    uint64_t seq;
+};
+
+/* A deque of waiting entries, in submit order. */
+struct writer_waiting_queue {
+    struct writer_waiting *items;
+    size_t capacity; /* power of two */
+    size_t head;
+    size_t count;
+};
+
+/* Per source: the ack order, and the entries that wait for their turn. */
+struct writer_source {
+    struct writer_ack *acks;                 /* ring indexed by seq & (ack_capacity - 1) */
+    size_t ack_capacity;                     /* power of two */
+    uint64_t ack_head;                       /* the oldest entry not popped yet */
+    uint64_t ack_next;                       /* the sequence number of the next entry */
+    int rename_in_flight;                    /* a RENAME emulation runs: hold later entries */
+    int in_transaction;                      /* MULTI seen, EXEC not yet */
+    struct writer_waiting_queue held;        /* behind the RENAME emulation */
+    struct writer_waiting_queue transaction; /* MULTI and the commands after it */
 };
 
 /* Keys whose chunks got an error before the last chunk was answered. */
@@ -159,6 +235,14 @@ struct writer {
     int was_full;            /* writer_is_full was reached: owe a `drained` */
     int idle_reported;       /* `drained` was called for the current idle period */
     struct writer_failed_key *failed_chunk_keys;
+
+    struct writer_source **sources; /* by source index, NULL until one is seen */
+    int source_count;
+    size_t entries_pending;  /* submitted, not done (writer_in_flight) */
+    size_t held_entries;     /* in the sources' `held` queues */
+    size_t held_bytes;       /* their shake_entry_size */
+    struct cmd_table *table; /* the target's command table (or the built-in one) */
+    struct cmd_plan plan;    /* reused from command to command */
 
     int depth;          /* libev callbacks under way */
     int free_requested; /* writer_free called inside a callback */
@@ -230,10 +314,63 @@ static void writer_format_key(const char *key, size_t len, char *out, size_t out
     out[used] = '\0';
 }
 
-/* "key 'k'" or "function library" for messages about a job. */
-static void writer_job_subject(const struct writer_job *job, char *out, size_t outlen) {
+/* Argument `want` of a RESP-encoded command (*N $len bytes ...): 0 and the bytes,
+ * or -1 when the command has no such argument. */
+static int writer_resp_arg(const char *resp, size_t len, int want, const char **arg,
+                           size_t *arg_len) {
+    const char *end = resp + len, *at = resp;
+    if (len == 0 || *at != '*') return -1;
+    long count = strtol(at + 1, NULL, 10);
+    for (long i = 0; i < count && i <= want; i++) {
+        at = memchr(at, '\n', (size_t)(end - at));
+        if (at == NULL || ++at >= end || *at != '$') return -1;
+        long n = strtol(at + 1, NULL, 10);
+        at = memchr(at, '\n', (size_t)(end - at));
+        if (at == NULL || n < 0 || n > end - ++at) return -1;
+        if (i == want) {
+            *arg = at;
+            *arg_len = (size_t)n;
+            return 0;
+        }
+        at += n;
+    }
+    return -1;
+}
+
+/* "command 'SET' 'k'": a CMD item's command name and first argument, read back
+ * from its encoding (a job keeps no copy of its argv). */
+static void writer_command_subject(const struct command *command, char *out, size_t outlen) {
+    char name[64], first[WRITER_KEY_SHOWN * 3];
+    const char *arg;
+    size_t arg_len;
+    if (command->resp == NULL ||
+        writer_resp_arg(command->resp, command->len, 0, &arg, &arg_len) < 0) {
+        snprintf(out, outlen, "command");
+        return;
+    }
+    writer_format_key(arg, arg_len < 32 ? arg_len : 32, name, sizeof(name));
+    if (writer_resp_arg(command->resp, command->len, 1, &arg, &arg_len) < 0) {
+        snprintf(out, outlen, "command '%s'", name);
+        return;
+    }
+    writer_format_key(arg, arg_len, first, sizeof(first));
+    snprintf(out, outlen, "command '%s' '%s'", name, first);
+}
+
+/* "key 'k'", "function library", "command 'SET' 'k'" or "transaction of N
+ * commands" for messages about an item. */
+static void writer_item_subject(const struct writer_item *item, char *out, size_t outlen) {
+    const struct writer_job *job = item->job;
     if (job->kind == SHAKE_ENTRY_FUNCTION) {
         snprintf(out, outlen, "function library");
+        return;
+    }
+    if (job->kind == SHAKE_ENTRY_CMD && job->transaction > 0) {
+        snprintf(out, outlen, "transaction of %u commands", job->transaction);
+        return;
+    }
+    if (job->kind == SHAKE_ENTRY_CMD) {
+        writer_command_subject(&job->commands.items[item->index], out, outlen);
         return;
     }
     char shown[WRITER_KEY_SHOWN * 4 + 16];
@@ -272,7 +409,134 @@ static int writer_stopped(const struct writer *writer) {
 static void writer_job_free(struct writer_job *job) {
     command_list_clear(&job->commands);
     free(job->key);
+    if (job->rename != NULL) free(job->rename->payload);
+    free(job->rename);
     free(job);
+}
+
+/* A job for `entry_count` entries of `source` from sequence number `seq` on. */
+static struct writer_job *writer_job_new(enum shake_entry_kind kind, int db, int source,
+                                         uint64_t seq, uint32_t entry_count) {
+    struct writer_job *job = calloc(1, sizeof(*job));
+    if (job == NULL) return NULL;
+    command_list_init(&job->commands);
+    job->kind = kind;
+    job->db = db;
+    job->slot = WRITER_NO_SLOT;
+    job->source = source;
+    job->seq = seq;
+    job->entry_count = entry_count;
+    return job;
+}
+
+/* ---- sources: acknowledgement order and waiting entries ---------------------- */
+
+static int writer_waiting_push(struct writer_waiting_queue *queue, struct writer_waiting waiting,
+                               int front) {
+    if (queue->count == queue->capacity) {
+        size_t capacity = queue->capacity ? queue->capacity * 2 : 16;
+        struct writer_waiting *items = malloc(capacity * sizeof(*items));
+        if (items == NULL) return -1;
+        for (size_t i = 0; i < queue->count; i++)
+            items[i] = queue->items[(queue->head + i) & (queue->capacity - 1)];
+        free(queue->items);
+        queue->items = items;
+        queue->capacity = capacity;
+        queue->head = 0;
+    }
+    if (front) {
+        queue->head = (queue->head - 1) & (queue->capacity - 1);
+        queue->items[queue->head] = waiting;
+    } else {
+        queue->items[(queue->head + queue->count) & (queue->capacity - 1)] = waiting;
+    }
+    queue->count++;
+    return 0;
+}
+
+static struct writer_waiting writer_waiting_pop(struct writer_waiting_queue *queue) {
+    struct writer_waiting waiting = queue->items[queue->head];
+    queue->head = (queue->head + 1) & (queue->capacity - 1);
+    queue->count--;
+    return waiting;
+}
+
+static void writer_waiting_free(struct writer_waiting_queue *queue) {
+    while (queue->count > 0)
+        shake_entry_free(writer_waiting_pop(queue).entry);
+    free(queue->items);
+}
+
+static void writer_source_free(struct writer_source *source) {
+    if (source == NULL) return;
+    writer_waiting_free(&source->held);
+    writer_waiting_free(&source->transaction);
+    free(source->acks);
+    free(source);
+}
+
+/* The state of source `index`, created when first seen; NULL when out of memory. */
+static struct writer_source *writer_source_get(struct writer *writer, int index) {
+    if (index >= writer->source_count) {
+        int count = index + 1;
+        struct writer_source **sources = realloc(writer->sources, (size_t)count * sizeof(*sources));
+        if (sources == NULL) return NULL;
+        for (int i = writer->source_count; i < count; i++)
+            sources[i] = NULL;
+        writer->sources = sources;
+        writer->source_count = count;
+    }
+    if (writer->sources[index] == NULL)
+        writer->sources[index] = calloc(1, sizeof(struct writer_source));
+    return writer->sources[index];
+}
+
+static struct writer_ack *writer_ack_at(struct writer_source *source, uint64_t seq) {
+    return &source->acks[seq & (source->ack_capacity - 1)];
+}
+
+/* Give the next entry of a source its place in the ack order. */
+static int writer_ack_push(struct writer_source *source, const struct shake_entry *entry,
+                           uint64_t *seq) {
+    size_t count = (size_t)(source->ack_next - source->ack_head);
+    if (count == source->ack_capacity) {
+        size_t capacity = source->ack_capacity ? source->ack_capacity * 2 : 64;
+        struct writer_ack *acks = malloc(capacity * sizeof(*acks));
+        if (acks == NULL) return -1;
+        for (uint64_t s = source->ack_head; s < source->ack_next; s++)
+            acks[s & (capacity - 1)] = *writer_ack_at(source, s);
+        free(source->acks);
+        source->acks = acks;
+        source->ack_capacity = capacity;
+    }
+    *seq = source->ack_next++;
+    struct writer_ack *ack = writer_ack_at(source, *seq);
+    ack->offset = entry->offset;
+    ack->is_cmd = entry->kind == SHAKE_ENTRY_CMD;
+    ack->done = 0;
+    return 0;
+}
+
+/* Entries seq .. seq+count-1 of a source are done: pop what is done at the front
+ * and report the offset of the last CMD popped. */
+static void writer_entries_done(struct writer *writer, int index, uint64_t seq, uint32_t count) {
+    writer->entries_pending -= count;
+    if (index < 0) return;
+    struct writer_source *source = writer->sources[index];
+    for (uint32_t i = 0; i < count; i++)
+        writer_ack_at(source, seq + i)->done = 1;
+    if (seq != source->ack_head) return;
+    int any_cmd = 0;
+    uint64_t offset = 0;
+    while (source->ack_head < source->ack_next && writer_ack_at(source, source->ack_head)->done) {
+        struct writer_ack *ack = writer_ack_at(source, source->ack_head++);
+        if (ack->is_cmd) {
+            any_cmd = 1;
+            offset = ack->offset;
+        }
+    }
+    if (any_cmd && writer->callbacks.acked != NULL && !writer_stopped(writer))
+        writer->callbacks.acked(writer->callbacks.ctx, index, offset);
 }
 
 static void writer_forget_failed_key(struct writer *writer, const char *key, size_t len,
@@ -303,9 +567,17 @@ static void writer_remember_failed_key(struct writer *writer, const struct write
     writer->failed_chunk_keys = entry;
 }
 
-/* One item of a job was answered for good: count the key when it was the last. */
+static int writer_rename_next(struct writer *writer, struct writer_job *job);
+static void writer_source_pump(struct writer *writer, int index);
+
+/* One item of a job was answered for good. When it was the last: the next step
+ * of a RENAME emulation, or the job is done: count it, acknowledge its entries
+ * and let its source go on. */
 static void writer_job_answered(struct writer *writer, struct writer_job *job) {
     if (--job->remaining > 0) return;
+    if (job->rename != NULL && writer_rename_next(writer, job)) return;
+    if (job->kind == SHAKE_ENTRY_CMD && !job->failed)
+        writer->stats.commands_written += job->applied;
     if (job->kind == SHAKE_ENTRY_CHUNK && job->failed && !job->counts_key) {
         writer_remember_failed_key(writer, job);
     }
@@ -319,7 +591,15 @@ static void writer_job_answered(struct writer *writer, struct writer_job *job) {
         else if (!job->failed && !earlier_failure)
             writer->stats.keys_written++;
     }
+    int source = job->source, was_rename = job->rename != NULL;
+    uint64_t seq = job->seq;
+    uint32_t entry_count = job->entry_count;
     writer_job_free(job);
+    writer_entries_done(writer, source, seq, entry_count);
+    if (was_rename && source >= 0) {
+        writer->sources[source]->rename_in_flight = 0;
+        writer_source_pump(writer, source);
+    }
 }
 
 /* ---- nodes --------------------------------------------------------------------- */
@@ -332,8 +612,8 @@ static struct command *writer_item_command(const struct writer_item *item) {
 static void writer_node_account_add(struct writer_node *node, const struct writer_item *item) {
     struct writer *writer = node->writer;
     node->inflight_bytes += writer_item_command(item)->len;
-    if (node->slot_inflight != NULL && item->job->slot != WRITER_NO_SLOT) {
-        node->slot_inflight[item->job->slot]++;
+    if (node->slot_inflight != NULL && item->slot != WRITER_ITEM_NO_SLOT) {
+        node->slot_inflight[item->slot]++;
     }
     if (node->inflight_bytes >= writer->conf->pipeline_max_bytes) {
         node->was_full = 1;
@@ -343,8 +623,8 @@ static void writer_node_account_add(struct writer_node *node, const struct write
 
 static void writer_node_account_remove(struct writer_node *node, const struct writer_item *item) {
     node->inflight_bytes -= writer_item_command(item)->len;
-    if (node->slot_inflight != NULL && item->job->slot != WRITER_NO_SLOT) {
-        node->slot_inflight[item->job->slot]--;
+    if (node->slot_inflight != NULL && item->slot != WRITER_ITEM_NO_SLOT) {
+        node->slot_inflight[item->slot]--;
     }
 }
 
@@ -371,6 +651,7 @@ static struct writer_node *writer_node_new(struct writer *writer, const char *ho
         .error = writer_node_on_error,
     };
     node->conn = conn_new(writer->loop, host, port, writer->conf->connect_timeout_ms, &callbacks);
+    if (node->conn != NULL) conn_set_tls(node->conn, writer->conf->tls.context);
     if (node->host == NULL || node->conn == NULL) {
         conn_free(node->conn);
         free(node->host);
@@ -535,6 +816,8 @@ static size_t writer_node_requeue(struct writer_node *node) {
     }
     node->retry.count = 0;
     node->retry.head = 0;
+    node->replies_seen = 0;
+    node->queued_error[0] = '\0';
     return resent;
 }
 
@@ -598,6 +881,13 @@ static void writer_node_resume(struct writer_node *node) {
 
 static void writer_probe_done(struct writer *writer) {
     struct writer_node *seed = writer->nodes[0];
+    if (writer->table == NULL) {
+        writer->info.command_table_builtin = 1;
+        if (cmd_table_builtin(&writer->table) < 0) {
+            writer_fail(writer, "target %s: out of memory building the command table", seed->name);
+            return;
+        }
+    }
     if (!seed->is_master) {
         conn_close(seed->conn);
         seed->state = WRITER_NODE_DOWN;
@@ -746,6 +1036,20 @@ static void writer_on_info_keyspace(struct writer_node *node, const redisReply *
     }
 }
 
+/* The target's command table routes CMD entries; a target that refuses COMMAND
+ * (an ACL, a proxy) or answers something unreadable gets the built-in table. */
+static void writer_on_command_table(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    char err[256];
+    if (writer->table != NULL) return;
+    if (reply->type == REDIS_REPLY_ARRAY &&
+        cmd_table_from_reply(&writer->table, reply, err, sizeof(err)) == 0)
+        return;
+    writer->info.command_table_builtin = 1;
+    if (cmd_table_builtin(&writer->table) < 0)
+        writer_fail(writer, "target %s: out of memory building the command table", node->name);
+}
+
 /* Replies to commands that are not an entry's. */
 static void writer_on_control_reply(struct writer_node *node, const struct writer_item *item,
                                     const redisReply *reply) {
@@ -768,6 +1072,7 @@ static void writer_on_control_reply(struct writer_node *node, const struct write
             writer_fail(writer, "target %s: SELECT %u: %s", node->name, item->index, reply->str);
         }
         return;
+    case WRITER_OP_COMMAND: writer_on_command_table(node, reply); return;
     case WRITER_OP_ASKING:
     case WRITER_OP_DATA: return;
     }
@@ -841,8 +1146,8 @@ static void writer_retry_later(struct writer_node *node, struct writer_item *ite
                                const redisReply *reply) {
     struct writer *writer = node->writer;
     if (writer_node_trouble(node)) {
-        char subject[WRITER_KEY_SHOWN * 4 + 32];
-        writer_job_subject(item->job, subject, sizeof(subject));
+        char subject[WRITER_KEY_SHOWN * 4 + 64];
+        writer_item_subject(item, subject, sizeof(subject));
         writer_item_abandon(node, item);
         writer_fail(writer, "target %s: %s: gave up after %g s of retries: %s", node->name, subject,
                     writer->give_up_ms / 1000.0, reply->str);
@@ -859,6 +1164,27 @@ static void writer_retry_later(struct writer_node *node, struct writer_item *ite
     }
 }
 
+/* DUMP and PTTL of a RENAME emulation answered: keep what RESTORE needs. */
+static void writer_rename_on_reply(struct writer *writer, struct writer_job *job, uint32_t index,
+                                   const redisReply *reply) {
+    struct writer_rename *rename = job->rename;
+    if (index == 0 && reply->type == REDIS_REPLY_NIL) rename->missing = 1;
+    if (index == 0 && reply->type == REDIS_REPLY_STRING) {
+        rename->payload = malloc(reply->len ? reply->len : 1);
+        if (rename->payload == NULL) {
+            job->failed = 1;
+            writer_fail(writer, "out of memory holding a DUMP for RENAME");
+            return;
+        }
+        memcpy(rename->payload, reply->str, reply->len);
+        rename->payload_len = reply->len;
+    }
+    if (index == 1 && reply->type == REDIS_REPLY_INTEGER) {
+        if (reply->integer == -2) rename->missing = 1;
+        rename->ttl_ms = reply->integer > 0 ? reply->integer : 0;
+    }
+}
+
 static void writer_on_data_reply(struct writer_node *node, struct writer_item *item,
                                  const redisReply *reply) {
     struct writer *writer = node->writer;
@@ -867,6 +1193,8 @@ static void writer_on_data_reply(struct writer_node *node, struct writer_item *i
             node->trouble_since = 0;
             node->backoff_s = WRITER_BACKOFF_FIRST_S;
         }
+        if (item->job->rename != NULL)
+            writer_rename_on_reply(writer, item->job, item->index, reply);
         writer_item_final(node, item);
         return;
     }
@@ -880,8 +1208,8 @@ static void writer_on_data_reply(struct writer_node *node, struct writer_item *i
         writer_retry_later(node, item, reply);
         return;
     }
-    char subject[WRITER_KEY_SHOWN * 4 + 32];
-    writer_job_subject(item->job, subject, sizeof(subject));
+    char subject[WRITER_KEY_SHOWN * 4 + 64];
+    writer_item_subject(item, subject, sizeof(subject));
     if (writer_error_is(reply, "BUSYKEY") && writer_item_command(item)->busykey_is_skip) {
         item->job->skipped = 1;
         writer_item_final(node, item);
@@ -900,6 +1228,43 @@ static void writer_on_data_reply(struct writer_node *node, struct writer_item *i
         writer->callbacks.key_error(writer->callbacks.ctx, message);
     }
     writer_item_final(node, item);
+}
+
+/* The last reply of a MULTI ... EXEC sent whole. An error while queueing
+ * (MOVED, ASK, TRYAGAIN, a syntax error) made EXEC abort: that first error decides,
+ * so that the whole transaction is redirected, retried or reported. An EXEC that
+ * ran reports each failed command. */
+static void writer_on_transaction_reply(struct writer_node *node, struct writer_item *item,
+                                        const redisReply *reply) {
+    struct writer *writer = node->writer;
+    char queued_error[sizeof(node->queued_error)];
+    snprintf(queued_error, sizeof(queued_error), "%s", node->queued_error);
+    node->queued_error[0] = '\0';
+    if (reply->type == REDIS_REPLY_ERROR && queued_error[0] != '\0') {
+        redisReply first;
+        memset(&first, 0, sizeof(first));
+        first.type = REDIS_REPLY_ERROR;
+        first.str = queued_error;
+        first.len = strlen(queued_error);
+        writer_on_data_reply(node, item, &first);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        char subject[WRITER_KEY_SHOWN * 4 + 64];
+        writer_item_subject(item, subject, sizeof(subject));
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *element = reply->element[i];
+            if (element->type != REDIS_REPLY_ERROR) continue;
+            writer->stats.errors++;
+            item->job->failed = 1;
+            if (writer->callbacks.key_error == NULL) continue;
+            char message[WRITER_MESSAGE_LEN];
+            snprintf(message, sizeof(message), "target %s: %s: command %zu: %s", node->name,
+                     subject, i + 1, element->str);
+            writer->callbacks.key_error(writer->callbacks.ctx, message);
+        }
+    }
+    writer_on_data_reply(node, item, reply);
 }
 
 /* Ask for the whole slot map again (after MOVED); one refresh at a time. */
@@ -932,12 +1297,13 @@ static void writer_maybe_drained(struct writer *writer) {
             if (node->was_full && node->inflight_bytes < half) node->was_full = 0;
             still_full |= node->was_full;
         }
+        still_full |= writer->held_bytes >= half && writer->held_bytes > 0;
         if (!still_full) {
             writer->was_full = 0;
             call = 1;
         }
     }
-    if (writer->data_outstanding == 0 && !writer->idle_reported) {
+    if (writer_is_idle(writer) && !writer->idle_reported) {
         writer->idle_reported = 1;
         call = 1;
     }
@@ -977,6 +1343,8 @@ static void writer_node_on_connected(void *ctx, struct conn *conn) {
         writer_node_send_control(node, WRITER_OP_INFO_SERVER, 0, 2, info_server);
         writer_node_send_control(node, WRITER_OP_CONFIG_PROTO, 0, 3, config);
         writer_node_send_control(node, WRITER_OP_INFO_CLUSTER, 0, 2, info_cluster);
+        const char *command[] = {"COMMAND"};
+        writer_node_send_control(node, WRITER_OP_COMMAND, 0, 1, command);
     } else if (writer->state == WRITER_PROBING && node->probe_pending) {
         const char *argv[] = {"INFO", "keyspace"};
         writer_node_send_control(node, WRITER_OP_INFO_KEYSPACE, 0, 2, argv);
@@ -1004,11 +1372,24 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
             writer_node_lost(node, "a reply to no command");
             break;
         }
+        struct writer_item *front = writer_ring_at(&node->sent, 0);
+        unsigned replies = front->op == WRITER_OP_DATA ? writer_item_command(front)->replies : 1;
+        if (replies > 1 && ++node->replies_seen < replies) {
+            /* A transaction's MULTI and QUEUED replies: only an error matters. */
+            if (reply->type == REDIS_REPLY_ERROR && node->queued_error[0] == '\0')
+                snprintf(node->queued_error, sizeof(node->queued_error), "%.*s", (int)reply->len,
+                         reply->str);
+            freeReplyObject(reply);
+            continue;
+        }
+        node->replies_seen = 0;
         struct writer_item item = writer_ring_pop_front(&node->sent);
-        if (item.op == WRITER_OP_DATA)
-            writer_on_data_reply(node, &item, reply);
-        else
+        if (item.op != WRITER_OP_DATA)
             writer_on_control_reply(node, &item, reply);
+        else if (replies > 1)
+            writer_on_transaction_reply(node, &item, reply);
+        else
+            writer_on_data_reply(node, &item, reply);
         freeReplyObject(reply);
     }
     if (!writer_stopped(writer) && node->paused && node->sent.count == 0 &&
@@ -1069,6 +1450,7 @@ struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
     writer->give_up_ms = WRITER_GIVE_UP_MS_DEFAULT;
     writer->info.proto_max_bulk_len = PROBE_DEFAULT_PROTO_MAX_BULK_LEN;
     slots_map_init(&writer->map);
+    cmd_plan_init(&writer->plan);
     for (unsigned slot = 0; slot < CLUSTER_SLOTS; slot++) {
         writer->slot_node[slot] = -1;
         writer->slot_last[slot] = -1;
@@ -1091,6 +1473,11 @@ static void writer_destroy(struct writer *writer) {
         free(writer->failed_chunk_keys);
         writer->failed_chunk_keys = next;
     }
+    for (int i = 0; i < writer->source_count; i++)
+        writer_source_free(writer->sources[i]);
+    free(writer->sources);
+    cmd_table_free(writer->table);
+    cmd_plan_free(&writer->plan);
     free(writer);
 }
 
@@ -1129,18 +1516,28 @@ int writer_is_full(const struct writer *writer) {
     for (int i = 0; i < writer->node_count; i++) {
         if (writer->nodes[i]->inflight_bytes >= writer->conf->pipeline_max_bytes) return 1;
     }
-    return 0;
+    return writer->held_bytes >= writer->conf->pipeline_max_bytes;
 }
 
 int writer_is_idle(const struct writer *writer) {
-    return writer->data_outstanding == 0;
+    return writer->data_outstanding == 0 && writer->held_entries == 0;
+}
+
+size_t writer_in_flight(const struct writer *writer) {
+    return writer->entries_pending;
 }
 
 /* Where a new command for `slot` goes: behind the slot's earlier commands while
  * some are still queued at a node (so a key's order survives redirections),
- * else to the slot's master. */
+ * else to the slot's master; WRITER_NO_SLOT: the first master. */
 static struct writer_node *writer_pick_node(struct writer *writer, unsigned slot) {
     if (!writer->info.is_cluster) return writer->nodes[0];
+    if (slot == WRITER_NO_SLOT) {
+        /* Keyless: any master will do, the first one. */
+        for (int i = 0; i < writer->node_count; i++)
+            if (writer->nodes[i]->is_master) return writer->nodes[i];
+        return writer->nodes[0];
+    }
     int last = writer->slot_last[slot];
     if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
     int owner = writer->slot_node[slot];
@@ -1166,7 +1563,19 @@ static int writer_check_entry(struct writer *writer, const struct shake_entry *e
         return -1;
     }
     if (entry->kind == SHAKE_ENTRY_CMD) {
-        snprintf(err, errlen, "command entries are not supported by the writer yet");
+        if (entry->source < 0 || entry->source >= WRITER_MAX_SOURCES) {
+            snprintf(err, errlen, "a command entry needs a source index (0..%d), not %d",
+                     WRITER_MAX_SOURCES - 1, entry->source);
+            return -1;
+        }
+        if (entry->argc < 1 || entry->argv == NULL || entry->argv_len == NULL) {
+            snprintf(err, errlen, "an empty command entry");
+            return -1;
+        }
+        return 0;
+    }
+    if (entry->source >= WRITER_MAX_SOURCES) {
+        snprintf(err, errlen, "source index %d is too large", entry->source);
         return -1;
     }
     if (entry->kind == SHAKE_ENTRY_FUNCTION) return 0;
@@ -1204,18 +1613,16 @@ static int writer_check_entry(struct writer *writer, const struct shake_entry *e
     return 0;
 }
 
-/* Build an entry's commands into a new job. Returns NULL with err filled. */
+/* Build a KEY, CHUNK or FUNCTION entry's commands into a new job. Returns NULL
+ * with err filled. */
 static struct writer_job *writer_build_job(struct writer *writer, const struct shake_entry *entry,
-                                           char *err, size_t errlen) {
-    struct writer_job *job = calloc(1, sizeof(*job));
+                                           int source, uint64_t seq, char *err, size_t errlen) {
+    struct writer_job *job = writer_job_new(
+        entry->kind, entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db, source, seq, 1);
     if (job == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    command_list_init(&job->commands);
-    job->kind = entry->kind;
-    job->db = entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db;
-    job->slot = WRITER_NO_SLOT;
     int replace = writer->conf->on_existing == CONF_ON_EXISTING_REPLACE;
     int rc;
     if (entry->kind == SHAKE_ENTRY_KEY) {
@@ -1256,9 +1663,47 @@ static struct writer_job *writer_build_job(struct writer *writer, const struct s
     return job;
 }
 
-int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen) {
-    if (writer_check_entry(writer, entry, err, errlen) < 0) return -1;
-    struct writer_job *job = writer_build_job(writer, entry, err, errlen);
+/* Queue command `index` of a job at `node`, routed by `slot`. The job's
+ * `remaining` must already count it. */
+static void writer_job_send_to(struct writer *writer, struct writer_job *job, size_t index,
+                               unsigned slot, struct writer_node *node) {
+    struct writer_item item = {.job = job,
+                               .index = (uint32_t)index,
+                               .op = WRITER_OP_DATA,
+                               .asking = 0,
+                               .slot = writer->info.is_cluster && slot != WRITER_NO_SLOT
+                                           ? (uint16_t)slot
+                                           : WRITER_ITEM_NO_SLOT};
+    writer->idle_reported = 0;
+    writer->data_outstanding++;
+    writer_node_enqueue(node, item);
+}
+
+/* Queue command `index` of a job for `slot`'s master (WRITER_NO_SLOT: any). */
+static void writer_job_send(struct writer *writer, struct writer_job *job, size_t index,
+                            unsigned slot) {
+    writer_job_send_to(writer, job, index, slot, writer_pick_node(writer, slot));
+}
+
+/* Queue every command of a job to every master (functions, flushes, scripts). */
+static void writer_job_broadcast(struct writer *writer, struct writer_job *job) {
+    job->shared = 1; /* one command, several items: keep its bytes until the end */
+    job->remaining = 0;
+    for (int i = 0; i < writer->node_count; i++) {
+        if (writer->nodes[i]->is_master) job->remaining += job->commands.count;
+    }
+    for (int i = 0; i < writer->node_count; i++) {
+        if (!writer->nodes[i]->is_master) continue;
+        for (size_t c = 0; c < job->commands.count; c++)
+            writer_job_send_to(writer, job, c, WRITER_NO_SLOT, writer->nodes[i]);
+    }
+}
+
+/* Route a KEY, CHUNK or FUNCTION entry. Consumes it, or returns -1 with err when
+ * nothing was done. */
+static int writer_process_key(struct writer *writer, struct shake_entry *entry, int source,
+                              uint64_t seq, char *err, size_t errlen) {
+    struct writer_job *job = writer_build_job(writer, entry, source, seq, err, errlen);
     if (job == NULL) {
         char shown[WRITER_KEY_SHOWN * 4 + 16];
         char message[256];
@@ -1282,30 +1727,463 @@ int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, s
         writer_job_answered(writer, job);
         return 0;
     }
-    writer->idle_reported = 0;
     if (job->kind == SHAKE_ENTRY_FUNCTION) {
-        job->shared = 1;
-        for (int i = 0; i < writer->node_count; i++) {
-            if (writer->nodes[i]->is_master) job->remaining += job->commands.count;
-        }
-        for (int i = 0; i < writer->node_count; i++) {
-            struct writer_node *node = writer->nodes[i];
-            if (!node->is_master) continue;
-            for (size_t c = 0; c < job->commands.count; c++) {
-                struct writer_item item = {.job = job, .index = (uint32_t)c, .op = WRITER_OP_DATA};
-                writer->data_outstanding++;
-                writer_node_enqueue(node, item);
-            }
-        }
+        writer_job_broadcast(writer, job);
         return 0;
     }
     job->remaining = job->commands.count;
-    struct writer_node *node =
-        writer_pick_node(writer, job->slot == WRITER_NO_SLOT ? 0 : job->slot);
-    for (size_t c = 0; c < job->commands.count; c++) {
-        struct writer_item item = {.job = job, .index = (uint32_t)c, .op = WRITER_OP_DATA};
-        writer->data_outstanding++;
-        writer_node_enqueue(node, item);
+    for (size_t c = 0; c < job->commands.count; c++)
+        writer_job_send(writer, job, c, job->slot);
+    return 0;
+}
+
+/* ---- CMD entries ---------------------------------------------------------------- */
+
+/* Plan a CMD entry into writer->plan. Returns -1 with err when it can never be
+ * applied: unsupported with on_unsupported = error, or a db other than 0 on a
+ * cluster target. */
+static int writer_plan_command(struct writer *writer, const struct shake_entry *entry, char *err,
+                               size_t errlen) {
+    struct cmd_plan_options options = {.cluster = writer->info.is_cluster,
+                                       .publish = writer->conf->forward_publish
+                                                      ? CMD_PLAN_PUBLISH_FORWARD
+                                                      : CMD_PLAN_PUBLISH_DROP};
+    struct cmd_plan *plan = &writer->plan;
+    if (cmd_plan_build(plan, writer->table, entry->argc, (const char *const *)entry->argv,
+                       entry->argv_len, &options) < 0) {
+        snprintf(err, errlen, "out of memory planning a command");
+        return -1;
+    }
+    if (plan->kind == CMD_PLAN_UNSUPPORTED &&
+        writer->conf->on_unsupported == CONF_ON_UNSUPPORTED_ERROR) {
+        snprintf(err, errlen, "%s", plan->message);
+        return -1;
+    }
+    if (writer->info.is_cluster && entry->db != 0 && plan->kind != CMD_PLAN_DROP) {
+        char name[160];
+        size_t len = entry->argv_len[0] < 32 ? entry->argv_len[0] : 32;
+        writer_format_key(entry->argv[0], len, name, sizeof(name));
+        snprintf(err, errlen,
+                 "command '%s' is in db %d, but a cluster target has only db 0; map it with "
+                 "[target] db_map = %d:0",
+                 name, entry->db, entry->db);
+        return -1;
     }
     return 0;
+}
+
+/* Put an entry in a source's held queue (at the back, or at the front for the
+ * commands of a split transaction, which come before anything held after EXEC). */
+static int writer_hold(struct writer *writer, struct writer_source *source,
+                       struct writer_waiting waiting, int front) {
+    if (writer_waiting_push(&source->held, waiting, front) < 0) return -1;
+    writer->held_entries++;
+    writer->held_bytes += shake_entry_size(waiting.entry);
+    writer->idle_reported = 0;
+    if (writer->held_bytes >= writer->conf->pipeline_max_bytes) writer->was_full = 1;
+    return 0;
+}
+
+/* SINGLE, SPLIT or BROADCAST: the plan's commands become the job's. */
+static int writer_command_send(struct writer *writer, int index, struct shake_entry *entry,
+                               uint64_t seq, char *err, size_t errlen) {
+    struct cmd_plan *plan = &writer->plan;
+    struct writer_job *job = writer_job_new(SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
+    if (job == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    job->applied = 1;
+    job->commands = plan->commands; /* moved: the plan keeps its parts' slots only */
+    command_list_init(&plan->commands);
+    shake_entry_free(entry);
+    if (plan->kind == CMD_PLAN_BROADCAST) {
+        writer_job_broadcast(writer, job);
+        return 0;
+    }
+    job->remaining = job->commands.count;
+    for (size_t i = 0; i < job->commands.count; i++) {
+        int slot = plan->kind == CMD_PLAN_SPLIT ? plan->parts[i].slot : plan->slot;
+        writer_job_send(writer, job, i, slot < 0 ? WRITER_NO_SLOT : (unsigned)slot);
+    }
+    return 0;
+}
+
+/* Start a RENAME emulation: DUMP and PTTL of the source key, pipelined to its
+ * master; later entries of the source are held until it is over (so that the
+ * commands on both keys keep their order). */
+static int writer_rename_start(struct writer *writer, struct writer_source *source, int index,
+                               struct shake_entry *entry, uint64_t seq, char *err, size_t errlen) {
+    const struct cmd_plan_rename *plan = &writer->plan.rename;
+    struct writer_job *job = writer_job_new(SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
+    struct writer_rename *rename =
+        job ? calloc(1, sizeof(*rename) + plan->source_len + plan->destination_len + 1) : NULL;
+    if (rename == NULL) {
+        free(job);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rename->source = (char *)(rename + 1);
+    memcpy(rename->source, plan->source, plan->source_len);
+    rename->source_len = plan->source_len;
+    rename->destination = rename->source + plan->source_len;
+    memcpy(rename->destination, plan->destination, plan->destination_len);
+    rename->destination_len = plan->destination_len;
+    rename->nx = plan->nx;
+    rename->source_slot = (unsigned)plan->source_slot;
+    rename->destination_slot = (unsigned)plan->destination_slot;
+    job->rename = rename;
+    job->applied = 1;
+    const char *dump[] = {"DUMP", rename->source};
+    const char *pttl[] = {"PTTL", rename->source};
+    const size_t lens[] = {4, rename->source_len};
+    if (command_list_append_argv(&job->commands, 2, dump, lens) < 0 ||
+        command_list_append_argv(&job->commands, 2, pttl, lens) < 0) {
+        writer_job_free(job);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    shake_entry_free(entry);
+    source->rename_in_flight = 1;
+    writer->stats.renames_emulated++;
+    job->remaining = 2;
+    writer_job_send(writer, job, 0, rename->source_slot);
+    writer_job_send(writer, job, 1, rename->source_slot);
+    return 0;
+}
+
+/* The next step of a RENAME emulation once the previous one is answered: RESTORE
+ * after DUMP and PTTL (none when the source key did not exist), DEL after RESTORE
+ * (none when RENAMENX found the destination). Returns 1 when a step was queued,
+ * 0 when the emulation is over. */
+static int writer_rename_next(struct writer *writer, struct writer_job *job) {
+    struct writer_rename *rename = job->rename;
+    if (job->failed || writer_stopped(writer)) return 0;
+    if (job->commands.count == 2) {
+        if (rename->missing || rename->payload == NULL) return 0;
+        char ttl[32];
+        int ttl_len = snprintf(ttl, sizeof(ttl), "%lld", rename->ttl_ms);
+        const char *argv[] = {"RESTORE", rename->destination, ttl, rename->payload, "REPLACE"};
+        const size_t lens[] = {7, rename->destination_len, (size_t)ttl_len, rename->payload_len, 7};
+        int rc = command_list_append_argv(&job->commands, rename->nx ? 4 : 5, argv, lens);
+        free(rename->payload);
+        rename->payload = NULL;
+        if (rc < 0) {
+            writer_fail(writer, "out of memory building RESTORE for RENAME");
+            return 0;
+        }
+        job->commands.items[2].busykey_is_skip = rename->nx;
+        job->remaining = 1;
+        writer_job_send(writer, job, 2, rename->destination_slot);
+        return 1;
+    }
+    if (job->commands.count == 3 && !job->skipped) {
+        const char *argv[] = {"DEL", rename->source};
+        const size_t lens[] = {3, rename->source_len};
+        if (command_list_append_argv(&job->commands, 2, argv, lens) < 0) {
+            writer_fail(writer, "out of memory building DEL for RENAME");
+            return 0;
+        }
+        job->remaining = 1;
+        writer_job_send(writer, job, 3, rename->source_slot);
+        return 1;
+    }
+    return 0;
+}
+
+/* Append bytes to a growing buffer. */
+static int writer_buffer_append(char **buffer, size_t *len, size_t *capacity, const char *bytes,
+                                size_t count) {
+    if (*len + count > *capacity) {
+        size_t grown = *capacity ? *capacity * 2 : 256;
+        while (grown < *len + count)
+            grown *= 2;
+        char *larger = realloc(*buffer, grown);
+        if (larger == NULL) return -1;
+        *buffer = larger;
+        *capacity = grown;
+    }
+    memcpy(*buffer + *len, bytes, count);
+    *len += count;
+    return 0;
+}
+
+/* A buffered transaction as one command: MULTI, the commands (with SELECT where
+ * the db changes inside, standalone only), EXEC. Returns the replies it will get,
+ * or 0 when out of memory. */
+static unsigned writer_transaction_encode(struct writer_source *source,
+                                          const struct cmd_plan *plans, size_t count,
+                                          const struct command *exec, char **blob, size_t *blob_len,
+                                          unsigned *inner) {
+    size_t capacity = 0;
+    unsigned replies = 2;
+    const struct shake_entry *multi = source->transaction.items[source->transaction.head].entry;
+    int db = multi->db;
+    *blob = NULL;
+    *blob_len = 0;
+    *inner = 0;
+    const struct command *first = &plans[0].commands.items[0];
+    int rc = writer_buffer_append(blob, blob_len, &capacity, first->resp, first->len);
+    for (size_t i = 1; i < count && rc == 0; i++) {
+        if (plans[i].kind != CMD_PLAN_SINGLE) continue;
+        const struct writer_waiting *waiting =
+            &source->transaction
+                 .items[(source->transaction.head + i) & (source->transaction.capacity - 1)];
+        if (waiting->entry->db != db) {
+            char select[64];
+            db = waiting->entry->db;
+            int n = snprintf(select, sizeof(select), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n",
+                             snprintf(NULL, 0, "%d", db), db);
+            rc = writer_buffer_append(blob, blob_len, &capacity, select, (size_t)n);
+            replies++;
+        }
+        const struct command *command = &plans[i].commands.items[0];
+        if (rc == 0)
+            rc = writer_buffer_append(blob, blob_len, &capacity, command->resp, command->len);
+        replies++;
+        (*inner)++;
+    }
+    if (rc == 0 && db != multi->db) {
+        /* Leave the connection in the db the job says (writer_node_flush tracks it). */
+        char select[64];
+        int n = snprintf(select, sizeof(select), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n",
+                         snprintf(NULL, 0, "%d", multi->db), multi->db);
+        rc = writer_buffer_append(blob, blob_len, &capacity, select, (size_t)n);
+        replies++;
+    }
+    if (rc == 0) rc = writer_buffer_append(blob, blob_len, &capacity, exec->resp, exec->len);
+    if (rc < 0) {
+        free(*blob);
+        *blob = NULL;
+        return 0;
+    }
+    return replies;
+}
+
+/* Plan every buffered entry of a transaction (MULTI first). Returns 1 when it can
+ * go whole to one master (its slot in *slot), 0 when it must be split, -1 when
+ * out of memory. */
+static int writer_transaction_plan(struct writer *writer, struct writer_source *source,
+                                   struct cmd_plan *plans, const struct cmd_plan **pointers,
+                                   size_t count, int *slot) {
+    struct cmd_plan_options options = {.cluster = writer->info.is_cluster,
+                                       .publish = writer->conf->forward_publish
+                                                      ? CMD_PLAN_PUBLISH_FORWARD
+                                                      : CMD_PLAN_PUBLISH_DROP};
+    for (size_t i = 0; i < count; i++) {
+        const struct shake_entry *entry =
+            source->transaction
+                .items[(source->transaction.head + i) & (source->transaction.capacity - 1)]
+                .entry;
+        pointers[i] = &plans[i];
+        if (entry->kind != SHAKE_ENTRY_CMD) return 0;
+        if (cmd_plan_build(&plans[i], writer->table, entry->argc, (const char *const *)entry->argv,
+                           entry->argv_len, &options) < 0)
+            return -1;
+    }
+    return cmd_plan_transaction_slot(pointers, count, slot);
+}
+
+/* Send a transaction whose commands share a slot as one MULTI ... EXEC. */
+static int writer_transaction_whole(struct writer *writer, struct writer_source *source, int index,
+                                    const struct cmd_plan *plans, size_t count, int slot,
+                                    struct shake_entry *exec) {
+    const struct shake_entry *multi = source->transaction.items[source->transaction.head].entry;
+    uint64_t first_seq = source->transaction.items[source->transaction.head].seq;
+    char *blob;
+    size_t blob_len;
+    unsigned inner;
+    unsigned replies = writer_transaction_encode(
+        source, plans, count, &writer->plan.commands.items[0], &blob, &blob_len, &inner);
+    struct writer_job *job =
+        replies ? writer_job_new(SHAKE_ENTRY_CMD, multi->db, index, first_seq, (uint32_t)count + 1)
+                : NULL;
+    if (job == NULL || command_list_append_resp(&job->commands, blob, blob_len) < 0) {
+        if (job == NULL) free(blob);
+        free(job);
+        return -1;
+    }
+    job->commands.items[0].replies = replies;
+    job->applied = inner;
+    job->transaction = inner;
+    while (source->transaction.count > 0)
+        shake_entry_free(writer_waiting_pop(&source->transaction).entry);
+    shake_entry_free(exec);
+    source->in_transaction = 0;
+    job->remaining = 1;
+    writer_job_send(writer, job, 0, slot < 0 ? WRITER_NO_SLOT : (unsigned)slot);
+    return 0;
+}
+
+/* A transaction whose keys span slots: its commands are applied one by one, in
+ * order, ahead of anything the source submitted after EXEC. */
+static void writer_transaction_split(struct writer *writer, struct writer_source *source, int index,
+                                     struct shake_entry *exec, uint64_t exec_seq) {
+    writer->stats.transactions_split++;
+    source->in_transaction = 0;
+    struct writer_waiting multi = writer_waiting_pop(&source->transaction);
+    shake_entry_free(multi.entry);
+    shake_entry_free(exec);
+    while (source->transaction.count > 0) {
+        struct writer_waiting *last =
+            &source->transaction.items[(source->transaction.head + source->transaction.count - 1) &
+                                       (source->transaction.capacity - 1)];
+        if (writer_hold(writer, source, *last, 1) < 0) {
+            writer_fail(writer, "out of memory splitting a transaction");
+            break;
+        }
+        source->transaction.count--;
+    }
+    writer_entries_done(writer, index, multi.seq, 1);
+    writer_entries_done(writer, index, exec_seq, 1);
+}
+
+/* EXEC of a buffered transaction: send it whole when it can be, else split it. */
+static int writer_transaction_end(struct writer *writer, struct writer_source *source, int index,
+                                  struct shake_entry *exec, uint64_t seq, char *err,
+                                  size_t errlen) {
+    size_t count = source->transaction.count;
+    struct cmd_plan *plans = malloc(count * sizeof(*plans));
+    const struct cmd_plan **pointers = malloc(count * sizeof(*pointers));
+    int slot = CMD_PLAN_NO_SLOT, whole = -1;
+    if (plans != NULL && pointers != NULL) {
+        for (size_t i = 0; i < count; i++)
+            cmd_plan_init(&plans[i]);
+        whole = writer_transaction_plan(writer, source, plans, pointers, count, &slot);
+        if (whole == 1)
+            whole = writer_transaction_whole(writer, source, index, plans, count, slot, exec) == 0
+                        ? 1
+                        : -1;
+        for (size_t i = 0; i < count; i++)
+            cmd_plan_free(&plans[i]);
+    }
+    free(plans);
+    free(pointers);
+    if (whole < 0) {
+        snprintf(err, errlen, "out of memory sending a transaction");
+        return -1;
+    }
+    if (whole == 0) writer_transaction_split(writer, source, index, exec, seq);
+    return 0;
+}
+
+/* on_unsupported = skip: count it and tell the owner which command it was. */
+static void writer_skip_unsupported(struct writer *writer, const char *message) {
+    writer->stats.commands_skipped++;
+    if (writer->callbacks.key_error == NULL) return;
+    char text[WRITER_MESSAGE_LEN];
+    snprintf(text, sizeof(text), "skipped (on_unsupported = skip): %s", message);
+    writer->callbacks.key_error(writer->callbacks.ctx, text);
+}
+
+/* Route a CMD entry planned in writer->plan. Consumes it, or returns -1 with err
+ * when nothing was done. */
+static int writer_process_command(struct writer *writer, struct writer_source *source, int index,
+                                  struct shake_entry *entry, uint64_t seq, char *err,
+                                  size_t errlen) {
+    enum cmd_plan_kind kind = writer->plan.kind;
+    if (source->in_transaction && kind == CMD_PLAN_EXEC)
+        return writer_transaction_end(writer, source, index, entry, seq, err, errlen);
+    if (source->in_transaction || kind == CMD_PLAN_MULTI) {
+        if (writer_waiting_push(&source->transaction, (struct writer_waiting){entry, seq}, 0) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        source->in_transaction = 1;
+        return 0;
+    }
+    if (kind == CMD_PLAN_UNSUPPORTED && writer->conf->on_unsupported == CONF_ON_UNSUPPORTED_ERROR) {
+        snprintf(err, errlen, "%s", writer->plan.message);
+        return -1;
+    }
+    if (kind == CMD_PLAN_RENAME)
+        return writer_rename_start(writer, source, index, entry, seq, err, errlen);
+    if (kind == CMD_PLAN_SINGLE || kind == CMD_PLAN_SPLIT || kind == CMD_PLAN_BROADCAST)
+        return writer_command_send(writer, index, entry, seq, err, errlen);
+    /* DROP, a skipped UNSUPPORTED, or an EXEC without MULTI: nothing to send. */
+    if (kind == CMD_PLAN_UNSUPPORTED) writer_skip_unsupported(writer, writer->plan.message);
+    shake_entry_free(entry);
+    writer_entries_done(writer, index, seq, 1);
+    return 0;
+}
+
+/* Route an entry whose turn has come (nothing of its source waits before it).
+ * `planned`: writer->plan holds this CMD entry's plan. Consumes the entry, or
+ * returns -1 with err when nothing was done. */
+static int writer_process(struct writer *writer, int index, struct shake_entry *entry, uint64_t seq,
+                          int planned, char *err, size_t errlen) {
+    struct writer_source *source = index >= 0 ? writer->sources[index] : NULL;
+    if (entry->kind != SHAKE_ENTRY_CMD) {
+        if (source == NULL || !source->in_transaction)
+            return writer_process_key(writer, entry, index, seq, err, errlen);
+        if (writer_waiting_push(&source->transaction, (struct writer_waiting){entry, seq}, 0) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    if (!planned && writer_plan_command(writer, entry, err, errlen) < 0) return -1;
+    return writer_process_command(writer, source, index, entry, seq, err, errlen);
+}
+
+/* Route a source's held entries in order, until a RENAME emulation holds them
+ * again. A held entry that cannot be written fails the writer: its submit has
+ * long returned. */
+static void writer_source_pump(struct writer *writer, int index) {
+    struct writer_source *source = writer->sources[index];
+    char err[WRITER_MESSAGE_LEN];
+    while (source->held.count > 0 && !source->rename_in_flight && !writer_stopped(writer)) {
+        struct writer_waiting waiting = writer_waiting_pop(&source->held);
+        writer->held_entries--;
+        writer->held_bytes -= shake_entry_size(waiting.entry);
+        if (writer_process(writer, index, waiting.entry, waiting.seq, 0, err, sizeof(err)) < 0) {
+            shake_entry_free(waiting.entry);
+            writer_fail(writer, "%s", err);
+            return;
+        }
+    }
+}
+
+/* writer_submit once the entry passed the checks: give it its place in its
+ * source's order, then route it now or hold it. */
+static int writer_accept(struct writer *writer, struct shake_entry *entry, char *err,
+                         size_t errlen) {
+    int planned = entry->kind == SHAKE_ENTRY_CMD;
+    if (planned && writer_plan_command(writer, entry, err, errlen) < 0) return -1;
+    int index = entry->source;
+    writer->entries_pending++;
+    if (index < 0) {
+        if (writer_process(writer, -1, entry, 0, planned, err, errlen) == 0) return 0;
+        writer->entries_pending--;
+        return -1;
+    }
+    struct writer_source *source = writer_source_get(writer, index);
+    uint64_t seq;
+    if (source == NULL || writer_ack_push(source, entry, &seq) < 0) {
+        writer->entries_pending--;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc;
+    if (source->rename_in_flight || source->held.count > 0) {
+        rc = writer_hold(writer, source, (struct writer_waiting){entry, seq}, 0);
+        if (rc < 0) snprintf(err, errlen, "out of memory");
+    } else {
+        rc = writer_process(writer, index, entry, seq, planned, err, errlen);
+    }
+    if (rc < 0) {
+        source->ack_next--;
+        writer->entries_pending--;
+        return -1;
+    }
+    if (source->held.count > 0 && !source->rename_in_flight) writer_source_pump(writer, index);
+    return 0;
+}
+
+int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen) {
+    if (writer_check_entry(writer, entry, err, errlen) < 0) return -1;
+    writer_enter(writer);
+    int rc = writer_accept(writer, entry, err, errlen);
+    writer_leave(writer);
+    return rc;
 }

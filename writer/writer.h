@@ -27,7 +27,9 @@ struct writer_target_info {
     int rdb_version;           /* highest RDB version the target's RESTORE accepts */
     uint64_t restorable_types; /* bit t: the target can RESTORE RDB type t */
     size_t proto_max_bulk_len;
-    uint64_t keys; /* keys held by the target when probed (all dbs) */
+    uint64_t keys;             /* keys held by the target when probed (all dbs) */
+    int command_table_builtin; /* the target refused `COMMAND` or its reply was unreadable:
+                                  commands are routed with the built-in table */
 };
 
 struct writer_stats {
@@ -35,9 +37,15 @@ struct writer_stats {
     uint64_t keys_skipped; /* on_existing = skip and the target had the key */
     uint64_t commands_sent;
     uint64_t bytes_sent;
-    uint64_t errors;    /* error replies that failed a key */
-    uint64_t redirects; /* MOVED + ASK followed */
-    uint64_t retries;   /* TRYAGAIN / CLUSTERDOWN / LOADING / reconnect resends */
+    uint64_t errors;             /* error replies that failed a key */
+    uint64_t redirects;          /* MOVED + ASK followed */
+    uint64_t retries;            /* TRYAGAIN / CLUSTERDOWN / LOADING / reconnect resends */
+    uint64_t commands_written;   /* CMD entries applied: every command answered, none
+                                    failed (dropped and skipped entries not counted) */
+    uint64_t commands_skipped;   /* unsupported commands skipped (on_unsupported = skip) */
+    uint64_t transactions_split; /* MULTI/EXEC applied command by command (keys in
+                                    several slots of a cluster target) */
+    uint64_t renames_emulated;   /* cross-slot RENAME/RENAMENX done with DUMP/RESTORE/DEL */
 };
 
 struct writer_callbacks {
@@ -75,14 +83,29 @@ const struct writer_target_info *writer_target_info(const struct writer *writer)
 /* Hand an entry over; the writer owns it from now on. Returns 0, or -1 with a
  * message in `err` when the entry can never be written (e.g. a db other than 0 on
  * a cluster target, a KEY whose RDB type the target cannot RESTORE or whose
- * RESTORE exceeds proto-max-bulk-len, a CMD entry: not supported yet, or the
- * writer is not ready / has failed); the writer does not keep it then and the
- * caller frees it. */
+ * RESTORE exceeds proto-max-bulk-len, a CMD the target cannot apply faithfully
+ * with on_unsupported = error: the message names the command and its keys, a CMD
+ * entry with a negative source, or the writer is not ready / has failed); the
+ * writer does not keep it then and the caller frees it.
+ *
+ * CMD entries (argv, db = the target db, source, offset = the replication offset
+ * just after the command) are routed by their keys' slots: split per slot where
+ * that is faithful, RENAME across slots emulated, MULTI ... EXEC buffered and sent
+ * whole when it can be (else command by command), PING/REPLCONF/SELECT (and
+ * PUBLISH unless forward_publish) dropped. Entries of one source are applied in
+ * submit order per key; `acked` reports, per source, the offset of the latest
+ * CMD entry up to which every entry of that source (KEY, CHUNK and FUNCTION
+ * included) has been answered. `acked` may be called from inside writer_submit
+ * (an entry that needs no command completes at once). */
 int writer_submit(struct writer *writer, struct shake_entry *entry, char *err, size_t errlen);
 /* True when the in-flight bound is reached: stop submitting until `drained`. */
 int writer_is_full(const struct writer *writer);
-/* True when nothing is queued or awaiting a reply. */
+/* True when nothing is queued or awaiting a reply (the commands of a transaction
+ * whose EXEC has not been submitted yet wait for it, and do not count). */
 int writer_is_idle(const struct writer *writer);
+/* Entries submitted and not yet done: queued, awaiting a reply, held behind a
+ * RENAME emulation, or buffered in an open transaction. */
+size_t writer_in_flight(const struct writer *writer);
 const struct writer_stats *writer_stats(const struct writer *writer);
 
 #endif
