@@ -5,10 +5,10 @@
 #   make demo     a local source and a 3-master target cluster, then shake's main job
 #   make deps     install missing Debian packages (apt-get, as root)
 
-DEB_PACKAGES := gcc make pkg-config libhiredis-dev libev-dev libinih-dev libssl-dev \
+DEB_PACKAGES := gcc make pkg-config libhiredis-dev libev-dev libinih-dev libssl-dev openssl \
                 libcriterion-dev liblzf-dev redis-server redis-tools python3 \
-                python3-pytest python3-redis
-PKGS := hiredis liblzf inih openssl
+                python3-pytest python3-redis libpcre2-dev
+PKGS := hiredis liblzf inih openssl libpcre2-8
 
 CC ?= cc
 PYTHON ?= /usr/bin/python3
@@ -90,3 +90,5 @@ clean:
 	rm -rf obj obj-asan bin
 
 -include $(shell find obj obj-asan -name '*.d' 2>/dev/null)
+
+-include fuzz/fuzz.mk

@@ -16,6 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "filter/groups.h"
+#include "filter/regex.h"
+#include "shake/tls.h"
 
 /* Parsing state handed through inih to the key handler. */
 struct conf_parse {
@@ -28,6 +33,7 @@ struct conf_parse {
     int seen_files;
     int seen_type;
     int seen_source_address;
+    int password_in_file;   /* a password key holds the secret itself, not ${VAR} */
 };
 
 typedef int (*conf_key_setter)(struct conf_parse *parse, const char *value, char *why,
@@ -387,6 +393,324 @@ static int set_shake_progress(struct conf_parse *parse, const char *value, char 
     return 0;
 }
 
+/* What a [filter] list holds, for validation. */
+enum conf_item_kind {
+    CONF_ITEM_TEXT,    /* key prefix, suffix or name: any bytes but an unescaped comma */
+    CONF_ITEM_COMMAND, /* a command name or container|sub, stored in lower case */
+    CONF_ITEM_GROUP,   /* a group as COMMAND DOCS reports it */
+    CONF_ITEM_TYPE,    /* a value type */
+};
+
+static int conf_list_append(struct conf_list *list, char *item) {
+    char **items = realloc(list->items, sizeof(*items) * (size_t)(list->count + 1));
+    if (items == NULL) {
+        free(item);
+        return -1;
+    }
+    list->items = items;
+    items[list->count++] = item;
+    return 0;
+}
+
+/* The next item of a list value: up to an unescaped comma, white space trimmed,
+ * "\x" read as x (x = ',' '\\' ...). Sets *next after the comma. Returns a new
+ * string or NULL (out of memory). */
+static char *conf_next_item(const char *p, const char **next) {
+    while (isspace((unsigned char)*p)) p++;
+    char *out = malloc(strlen(p) + 1);
+    size_t used = 0, kept = 0; /* kept: length without trailing unescaped space */
+    if (out == NULL) return NULL;
+    while (*p != '\0' && *p != ',') {
+        if (*p == '\\' && p[1] != '\0') {
+            out[used++] = p[1];
+            kept = used;
+            p += 2;
+            continue;
+        }
+        out[used++] = *p;
+        if (!isspace((unsigned char)*p)) kept = used;
+        p++;
+    }
+    out[kept] = '\0';
+    *next = *p == '\0' ? p : p + 1;
+    return out;
+}
+
+static const char *const conf_type_names[] = {"string", "list", "set", "zset",
+                                              "hash",   "stream", "module"};
+
+/* Check one item of a list and put it in its stored form. */
+static int conf_check_item(enum conf_item_kind kind, char *item, char *why, size_t len) {
+    if (kind == CONF_ITEM_COMMAND) {
+        for (char *c = item; *c != '\0'; c++) {
+            if (isspace((unsigned char)*c)) {
+                snprintf(why, len, "'%s' is not a command name", item);
+                return -1;
+            }
+            *c = (char)tolower((unsigned char)*c);
+        }
+    } else if (kind == CONF_ITEM_GROUP && filter_group_from_name(item) < 0) {
+        snprintf(why, len,
+                 "'%s' is not a command group (expected one of generic, string, list, set, "
+                 "sorted-set, hash, stream, pubsub, scripting, transactions, server, "
+                 "connection, geo, hyperloglog, bitmap, cluster, sentinel, module)",
+                 item);
+        return -1;
+    } else if (kind == CONF_ITEM_TYPE) {
+        for (size_t i = 0; i < sizeof(conf_type_names) / sizeof(conf_type_names[0]); i++) {
+            if (strcasecmp(item, conf_type_names[i]) == 0) return 0;
+        }
+        snprintf(why, len,
+                 "'%s' is not a type (expected string, list, set, zset, hash, stream, module)",
+                 item);
+        return -1;
+    }
+    return 0;
+}
+
+/* key = a, b, c: append each item (commas escaped as "\,"). */
+static int conf_filter_add(struct conf_list *list, enum conf_item_kind kind, const char *value,
+                           char *why, size_t len) {
+    const char *p = value;
+    int added = 0;
+    while (*p != '\0') {
+        char *item = conf_next_item(p, &p);
+        if (item == NULL) return -1;
+        if (item[0] == '\0') {
+            free(item);
+            continue;
+        }
+        if (conf_check_item(kind, item, why, len) != 0) {
+            free(item);
+            return -1;
+        }
+        if (conf_list_append(list, item) != 0) return -1;
+        added++;
+    }
+    if (added > 0) return 0;
+    snprintf(why, len, "no value given");
+    return -1;
+}
+
+/* allow_key_regex = pattern: the whole value is one pattern (regexes hold commas);
+ * compiled here so that a bad one is reported with its line. */
+static int conf_filter_add_regex(struct conf_list *list, const char *value, char *why,
+                                 size_t len) {
+    struct filter_regex *regex = filter_regex_compile(value, why, len);
+    if (regex == NULL) return -1;
+    filter_regex_free(regex);
+    char *copy = strdup(value);
+    if (copy == NULL) return -1;
+    return conf_list_append(list, copy);
+}
+
+/* allow_db = 0, 3 */
+static int conf_filter_add_dbs(struct conf_db_list *list, const char *value, char *why,
+                               size_t len) {
+    char *copy = strdup(value), *save = NULL;
+    int added = 0;
+    if (copy == NULL) return -1;
+    for (char *item = strtok_r(copy, ", \t", &save); item != NULL;
+         item = strtok_r(NULL, ", \t", &save)) {
+        long db;
+        if (conf_parse_int(item, 0, CONF_MAX_DB - 1, &db) != 0) {
+            snprintf(why, len, "'%s' is not a db number from 0 to %d", item, CONF_MAX_DB - 1);
+            free(copy);
+            return -1;
+        }
+        int *dbs = realloc(list->dbs, sizeof(*dbs) * (size_t)(list->count + 1));
+        if (dbs == NULL) {
+            free(copy);
+            return -1;
+        }
+        list->dbs = dbs;
+        dbs[list->count++] = (int)db;
+        added++;
+    }
+    free(copy);
+    if (added > 0) return 0;
+    snprintf(why, len, "no db given");
+    return -1;
+}
+
+/* Cut white space off both ends of a string in place. */
+static char *conf_trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* One old:new pair of rename_key_prefix, from *cursor up to an unescaped comma
+ * ("\:", "\," and "\\" stand for themselves). Returns 1 with *out filled, 0 when
+ * the pair is blank, -1 on error (why set unless out of memory). */
+static int conf_next_rename(const char **cursor, struct conf_rename *out, char *why,
+                            size_t len) {
+    const char *p = *cursor;
+    size_t cap = strlen(p) + 1, used[2] = {0, 0};
+    char *side[2] = {malloc(cap), malloc(cap)};
+    int at = 0, rc = side[0] && side[1] ? 1 : -1;
+    while (rc == 1 && *p != '\0' && *p != ',') {
+        if (*p == '\\' && p[1] != '\0') {
+            side[at][used[at]++] = p[1];
+            p += 2;
+        } else if (*p == ':' && at == 0) {
+            at = 1;
+            p++;
+        } else if (*p == ':') {
+            rc = -1;
+            snprintf(why, len, "more than one ':' in a pair (write a ':' inside a prefix as '\\:')");
+        } else {
+            side[at][used[at]++] = *p++;
+        }
+    }
+    *cursor = *p == ',' ? p + 1 : p;
+    if (rc == 1) {
+        side[0][used[0]] = side[1][used[1]] = '\0';
+        if (at == 0 && conf_trim(side[0])[0] == '\0') rc = 0;
+        else if (at == 0) {
+            rc = -1;
+            snprintf(why, len, "'%s' is not old:new", conf_trim(side[0]));
+        }
+    }
+    if (rc == 1) {
+        out->from = strdup(conf_trim(side[0]));
+        out->to = strdup(conf_trim(side[1]));
+        if (out->from == NULL || out->to == NULL) {
+            free(out->from), free(out->to);
+            rc = -1;
+        }
+    }
+    free(side[0]), free(side[1]);
+    return rc;
+}
+
+/* rename_key_prefix = old:new[, old2:new2] */
+static int set_filter_rename_key_prefix(struct conf_parse *parse, const char *value, char *why,
+                                        size_t len) {
+    struct conf_filter *filter = &parse->conf->filter;
+    const char *p = value;
+    int added = 0;
+    while (*p != '\0') {
+        struct conf_rename pair;
+        int rc = conf_next_rename(&p, &pair, why, len);
+        if (rc < 0) return -1;
+        if (rc == 0) continue;
+        for (int i = 0; i < filter->rename_count; i++) {
+            if (strcmp(filter->renames[i].from, pair.from) == 0) {
+                snprintf(why, len, "prefix '%s' is renamed twice", pair.from);
+                free(pair.from), free(pair.to);
+                return -1;
+            }
+        }
+        struct conf_rename *renames = realloc(
+            filter->renames, sizeof(*renames) * (size_t)(filter->rename_count + 1));
+        if (renames == NULL) {
+            free(pair.from), free(pair.to);
+            return -1;
+        }
+        filter->renames = renames;
+        renames[filter->rename_count++] = pair;
+        added++;
+    }
+    if (added > 0) return 0;
+    snprintf(why, len, "no old:new pair given");
+    return -1;
+}
+
+#define CONF_FILTER_LIST_SETTER(field, kind)                                                   \
+    static int set_filter_##field(struct conf_parse *parse, const char *value, char *why,      \
+                                  size_t len) {                                                \
+        return conf_filter_add(&parse->conf->filter.field, kind, value, why, len);             \
+    }
+CONF_FILTER_LIST_SETTER(allow_key_prefix, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(block_key_prefix, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(allow_key_suffix, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(block_key_suffix, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(allow_key, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(block_key, CONF_ITEM_TEXT)
+CONF_FILTER_LIST_SETTER(allow_command, CONF_ITEM_COMMAND)
+CONF_FILTER_LIST_SETTER(block_command, CONF_ITEM_COMMAND)
+CONF_FILTER_LIST_SETTER(allow_command_group, CONF_ITEM_GROUP)
+CONF_FILTER_LIST_SETTER(block_command_group, CONF_ITEM_GROUP)
+CONF_FILTER_LIST_SETTER(allow_type, CONF_ITEM_TYPE)
+CONF_FILTER_LIST_SETTER(block_type, CONF_ITEM_TYPE)
+#undef CONF_FILTER_LIST_SETTER
+
+static int set_filter_allow_key_regex(struct conf_parse *parse, const char *value, char *why,
+                                      size_t len) {
+    return conf_filter_add_regex(&parse->conf->filter.allow_key_regex, value, why, len);
+}
+
+static int set_filter_block_key_regex(struct conf_parse *parse, const char *value, char *why,
+                                      size_t len) {
+    return conf_filter_add_regex(&parse->conf->filter.block_key_regex, value, why, len);
+}
+
+static int set_filter_allow_db(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    return conf_filter_add_dbs(&parse->conf->filter.allow_db, value, why, len);
+}
+
+static int set_filter_block_db(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    return conf_filter_add_dbs(&parse->conf->filter.block_db, value, why, len);
+}
+
+/* [source] / [target] tls_*: every key of one side, on that side's conf_tls. */
+static int conf_set_optional_string(char **slot, const char *value) {
+    if (value[0] != '\0') return conf_set_string(slot, value);
+    free(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+#define CONF_TLS_SETTERS(side)                                                                   \
+    static int set_##side##_tls(struct conf_parse *parse, const char *value, char *why,         \
+                                size_t len) {                                                   \
+        return set_yes_no(&parse->conf->side.tls.enabled, value, why, len);                     \
+    }                                                                                           \
+    static int set_##side##_tls_insecure(struct conf_parse *parse, const char *value,           \
+                                         char *why, size_t len) {                               \
+        return set_yes_no(&parse->conf->side.tls.insecure, value, why, len);                    \
+    }                                                                                           \
+    static int set_##side##_tls_ca_file(struct conf_parse *parse, const char *value, char *why, \
+                                        size_t len) {                                           \
+        (void)why, (void)len;                                                                   \
+        return conf_set_optional_string(&parse->conf->side.tls.ca_file, value);                 \
+    }                                                                                           \
+    static int set_##side##_tls_ca_dir(struct conf_parse *parse, const char *value, char *why,  \
+                                       size_t len) {                                            \
+        (void)why, (void)len;                                                                   \
+        return conf_set_optional_string(&parse->conf->side.tls.ca_dir, value);                  \
+    }                                                                                           \
+    static int set_##side##_tls_cert_file(struct conf_parse *parse, const char *value,          \
+                                          char *why, size_t len) {                              \
+        (void)why, (void)len;                                                                   \
+        return conf_set_optional_string(&parse->conf->side.tls.cert_file, value);               \
+    }                                                                                           \
+    static int set_##side##_tls_key_file(struct conf_parse *parse, const char *value,           \
+                                         char *why, size_t len) {                               \
+        (void)why, (void)len;                                                                   \
+        return conf_set_optional_string(&parse->conf->side.tls.key_file, value);                \
+    }                                                                                           \
+    static int set_##side##_tls_server_name(struct conf_parse *parse, const char *value,        \
+                                            char *why, size_t len) {                            \
+        (void)why, (void)len;                                                                   \
+        return conf_set_optional_string(&parse->conf->side.tls.server_name, value);             \
+    }
+
+CONF_TLS_SETTERS(source)
+CONF_TLS_SETTERS(target)
+
+#define CONF_TLS_KEYS(side)                                                                      \
+    {#side, "tls", set_##side##_tls}, {#side, "tls_insecure", set_##side##_tls_insecure},        \
+        {#side, "tls_ca_file", set_##side##_tls_ca_file},                                       \
+        {#side, "tls_ca_dir", set_##side##_tls_ca_dir},                                         \
+        {#side, "tls_cert_file", set_##side##_tls_cert_file},                                   \
+        {#side, "tls_key_file", set_##side##_tls_key_file},                                     \
+        {#side, "tls_server_name", set_##side##_tls_server_name}
+
 static const struct conf_key conf_keys[] = {
     {"source", "type", set_source_type},
     {"source", "files", set_source_files},
@@ -394,6 +718,7 @@ static const struct conf_key conf_keys[] = {
     {"source", "username", set_source_username},
     {"source", "password", set_source_password},
     {"source", "connect_timeout_ms", set_source_connect_timeout_ms},
+    CONF_TLS_KEYS(source),
     {"target", "address", set_target_address},
     {"target", "username", set_target_username},
     {"target", "password", set_target_password},
@@ -405,17 +730,35 @@ static const struct conf_key conf_keys[] = {
     {"target", "connect_timeout_ms", set_target_connect_timeout_ms},
     {"target", "on_unsupported", set_target_on_unsupported},
     {"target", "forward_publish", set_target_forward_publish},
+    CONF_TLS_KEYS(target),
     {"shake", "dir", set_shake_dir},
     {"shake", "log_level", set_shake_log_level},
     {"shake", "restore_max_bytes", set_shake_restore_max_bytes},
     {"shake", "progress", set_shake_progress},
     {"shake", "checkpoint_interval_ms", set_shake_checkpoint_interval_ms},
     {"shake", "max_buffered", set_shake_max_buffered},
+    {"filter", "allow_key_prefix", set_filter_allow_key_prefix},
+    {"filter", "block_key_prefix", set_filter_block_key_prefix},
+    {"filter", "allow_key_suffix", set_filter_allow_key_suffix},
+    {"filter", "block_key_suffix", set_filter_block_key_suffix},
+    {"filter", "allow_key", set_filter_allow_key},
+    {"filter", "block_key", set_filter_block_key},
+    {"filter", "allow_key_regex", set_filter_allow_key_regex},
+    {"filter", "block_key_regex", set_filter_block_key_regex},
+    {"filter", "allow_db", set_filter_allow_db},
+    {"filter", "block_db", set_filter_block_db},
+    {"filter", "allow_command", set_filter_allow_command},
+    {"filter", "block_command", set_filter_block_command},
+    {"filter", "allow_command_group", set_filter_allow_command_group},
+    {"filter", "block_command_group", set_filter_block_command_group},
+    {"filter", "allow_type", set_filter_allow_type},
+    {"filter", "block_type", set_filter_block_type},
+    {"filter", "rename_key_prefix", set_filter_rename_key_prefix},
 };
 
 static int conf_section_known(const char *section) {
     return strcmp(section, "source") == 0 || strcmp(section, "target") == 0 ||
-           strcmp(section, "shake") == 0;
+           strcmp(section, "shake") == 0 || strcmp(section, "filter") == 0;
 }
 
 /* Replace every ${NAME} in value with the environment's NAME. Returns a new string,
@@ -486,6 +829,10 @@ static int conf_handle_key(void *user, const char *section, const char *name,
     for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
         if (strcmp(conf_keys[i].section, section) != 0 || strcmp(conf_keys[i].name, name) != 0)
             continue;
+        /* A value that is exactly one ${VAR} keeps the secret out of the file. */
+        if (strcmp(name, "password") == 0 && value[0] != '\0' &&
+            !(strncmp(value, "${", 2) == 0 && strchr(value, '}') == value + strlen(value) - 1))
+            parse->password_in_file = 1;
         char *expanded = conf_expand_env(value, why, sizeof(why));
         int rc = expanded == NULL ? -1 : conf_keys[i].set(parse, expanded, why, sizeof(why));
         free(expanded);
@@ -519,7 +866,7 @@ static int conf_check_sections(const char *name, const char *text, char *err, si
             memcpy(section, p + 1, len);
             section[len] = '\0';
             if (!conf_section_known(section)) {
-                snprintf(err, errlen, "%s:%d: unknown section [%s] (expected source, target, shake)",
+                snprintf(err, errlen, "%s:%d: unknown section [%s] (expected source, target, shake, filter)",
                          name, line, section);
                 return -1;
             }
@@ -527,6 +874,82 @@ static int conf_check_sections(const char *name, const char *text, char *err, si
         p = eol ? eol + 1 : end;
     }
     return 0;
+}
+
+/* Keep one more line for the job to log as a warning. */
+static int conf_add_warning(struct shake_conf *conf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int conf_add_warning(struct shake_conf *conf, const char *fmt, ...) {
+    char line[CONF_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char **grown = realloc(conf->warnings, sizeof(*grown) * (size_t)(conf->warning_count + 1));
+    if (grown == NULL) return -1;
+    conf->warnings = grown;
+    if ((grown[conf->warning_count] = strdup(line)) == NULL) return -1;
+    conf->warning_count++;
+    return 0;
+}
+
+/* Check one side's tls_* keys together and build its TLS context once: a CA or a
+ * certificate that cannot be loaded is a config error, found before any server
+ * is touched. */
+static int conf_build_tls(struct shake_conf *conf, const char *name, const char *section,
+                          struct conf_tls *tls, char *err, size_t errlen) {
+    tls_context_free(tls->context);
+    tls->context = NULL;
+    if (!tls->enabled) {
+        const char *stray = tls->ca_file       ? "tls_ca_file"
+                            : tls->ca_dir      ? "tls_ca_dir"
+                            : tls->cert_file   ? "tls_cert_file"
+                            : tls->key_file    ? "tls_key_file"
+                            : tls->server_name ? "tls_server_name"
+                            : tls->insecure    ? "tls_insecure"
+                                               : NULL;
+        if (stray == NULL) return 0;
+        snprintf(err, errlen, "%s: [%s] %s is set but tls is not yes", name, section, stray);
+        return -1;
+    }
+    if (tls->key_file != NULL && tls->cert_file == NULL) {
+        snprintf(err, errlen, "%s: [%s] tls_key_file needs tls_cert_file", name, section);
+        return -1;
+    }
+    struct tls_options options = {
+        .ca_file = tls->ca_file,
+        .ca_dir = tls->ca_dir,
+        .cert_file = tls->cert_file,
+        .key_file = tls->key_file,
+        .server_name = tls->server_name,
+        .insecure = tls->insecure,
+    };
+    char why[CONF_ERR_LEN];
+    tls->context = tls_context_new(&options, why, sizeof(why));
+    if (tls->context == NULL) {
+        snprintf(err, errlen, "%s: [%s] %s", name, section, why);
+        return -1;
+    }
+    if (tls->insecure &&
+        conf_add_warning(conf,
+                         "[%s] tls_insecure = yes: the %s's TLS certificates and host names are "
+                         "NOT verified; anyone on the path can pose as the server",
+                         section, section) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The file holds a password in clear and others may read it: say so. */
+static int conf_check_file_mode(struct shake_conf *conf, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0) return 0;
+    return conf_add_warning(conf,
+                            "%s holds a password and is readable by %s (mode %04o): chmod 600 it, "
+                            "or take the password from ${VAR}",
+                            path, (st.st_mode & 007) ? "others" : "its group",
+                            (unsigned)(st.st_mode & 07777));
 }
 
 static int conf_check_required(struct conf_parse *parse) {
@@ -579,7 +1002,17 @@ int conf_load_string(struct shake_conf *conf, const char *name, const char *text
     }
     parse.err = err;
     parse.errlen = errlen;
-    return conf_check_required(&parse);
+    if (conf_check_required(&parse) != 0) return -1;
+    if (conf_build_tls(conf, name, "source", &conf->source.tls, err, errlen) != 0 ||
+        conf_build_tls(conf, name, "target", &conf->target.tls, err, errlen) != 0)
+        return -1;
+    /* conf_load names the file it read; text from memory has no mode to check. */
+    if (parse.password_in_file && conf->path != NULL && strcmp(conf->path, name) == 0 &&
+        conf_check_file_mode(conf, name) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 int conf_load(struct shake_conf *conf, const char *path, char *err, size_t errlen) {
@@ -633,7 +1066,45 @@ int conf_db_is_mapped(const struct conf_target *target, int db) {
     return 0;
 }
 
+static void conf_list_free(struct conf_list *list) {
+    for (int i = 0; i < list->count; i++) free(list->items[i]);
+    free(list->items);
+}
+
+static void conf_filter_free(struct conf_filter *filter) {
+    struct conf_list *lists[] = {
+        &filter->allow_key_prefix, &filter->block_key_prefix,    &filter->allow_key_suffix,
+        &filter->block_key_suffix, &filter->allow_key,           &filter->block_key,
+        &filter->allow_key_regex,  &filter->block_key_regex,     &filter->allow_command,
+        &filter->block_command,    &filter->allow_command_group, &filter->block_command_group,
+        &filter->allow_type,       &filter->block_type,
+    };
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) conf_list_free(lists[i]);
+    free(filter->allow_db.dbs);
+    free(filter->block_db.dbs);
+    for (int i = 0; i < filter->rename_count; i++) {
+        free(filter->renames[i].from);
+        free(filter->renames[i].to);
+    }
+    free(filter->renames);
+}
+
+/* Release one side's tls_* strings and its context. */
+static void conf_tls_free(struct conf_tls *tls) {
+    free(tls->ca_file);
+    free(tls->ca_dir);
+    free(tls->cert_file);
+    free(tls->key_file);
+    free(tls->server_name);
+    tls_context_free(tls->context);
+}
+
 void conf_free(struct shake_conf *conf) {
+    conf_tls_free(&conf->source.tls);
+    conf_tls_free(&conf->target.tls);
+    for (int i = 0; i < conf->warning_count; i++) free(conf->warnings[i]);
+    free(conf->warnings);
+    conf_filter_free(&conf->filter);
     for (int i = 0; i < conf->source.file_count; i++) free(conf->source.files[i]);
     free(conf->source.files);
     for (int i = 0; i < conf->source.address_count; i++) free(conf->source.addresses[i].host);

@@ -41,6 +41,22 @@ enum conf_log_level {
     CONF_LOG_ERROR,
 };
 
+struct tls_context;
+
+/* [source] / [target] tls_*: how to reach that side's nodes over TLS. */
+struct conf_tls {
+    int enabled;          /* tls = yes */
+    char *ca_file;        /* NULL (and ca_dir NULL): the system's CAs */
+    char *ca_dir;
+    char *cert_file;      /* client certificate for mutual TLS; NULL: none */
+    char *key_file;       /* NULL: in cert_file */
+    char *server_name;    /* SNI and the name verified; NULL: each node's host */
+    int insecure;         /* tls_insecure = yes: nothing is verified */
+    /* Built by conf_load from the keys above once they are all read (a bad file
+     * is a config error); owned. NULL when tls = no. */
+    struct tls_context *context;
+};
+
 struct conf_source {
     enum conf_source_type type;
     char **files;         /* type = rdb: the RDB files, in order */
@@ -50,6 +66,7 @@ struct conf_source {
     char *username;       /* NULL: none */
     char *password;       /* NULL: none */
     int connect_timeout_ms;
+    struct conf_tls tls;
 };
 
 struct conf_db_map_entry {
@@ -71,6 +88,7 @@ struct conf_target {
     int connect_timeout_ms;
     enum conf_on_unsupported on_unsupported;
     int forward_publish;        /* replay PUBLISH on the target */
+    struct conf_tls tls;
 };
 
 struct conf_shake {
@@ -82,11 +100,49 @@ struct conf_shake {
     size_t max_buffered;        /* sync: bytes read from one source and not yet decoded */
 };
 
+/* A [filter] list: comma-separated values, the key repeatable (values append). */
+struct conf_list {
+    char **items;
+    int count;
+};
+
+/* allow_db / block_db: database numbers. */
+struct conf_db_list {
+    int *dbs;
+    int count;
+};
+
+/* rename_key_prefix = from:to */
+struct conf_rename {
+    char *from;
+    char *to;
+};
+
+/* [filter]: see docs/filters.md. Regexes are checked here (file:line on a bad one)
+ * and compiled again by the filter. Command names are kept in lower case. */
+struct conf_filter {
+    struct conf_list allow_key_prefix, block_key_prefix;
+    struct conf_list allow_key_suffix, block_key_suffix;
+    struct conf_list allow_key, block_key;
+    struct conf_list allow_key_regex, block_key_regex; /* one pattern per line */
+    struct conf_db_list allow_db, block_db;
+    struct conf_list allow_command, block_command;     /* "name" or "container|sub" */
+    struct conf_list allow_command_group, block_command_group;
+    struct conf_list allow_type, block_type;
+    struct conf_rename *renames;
+    int rename_count;
+};
+
 struct shake_conf {
     char *path;
     struct conf_source source;
     struct conf_target target;
     struct conf_shake shake;
+    struct conf_filter filter;
+    /* Lines the job logs as warnings when it starts (a password in a file others
+     * can read, tls_insecure); conf.c never prints. Owned. */
+    char **warnings;
+    int warning_count;
 };
 
 /* Fill `conf` with every default. */

@@ -43,6 +43,7 @@ struct restore_job {
     const struct shake_conf *conf;
     struct restore_result *result;
     struct writer *writer;        /* owned */
+    struct filter *filter;        /* owned */
     enum restore_phase phase;
 
     int file_index;
@@ -149,10 +150,13 @@ static int restore_read_block(struct restore_job *job) {
 /* Filter an entry and hand it to the writer. */
 static int restore_submit(struct restore_job *job, struct shake_entry *entry) {
     char err[512];
-    if (filter_apply(job->conf, entry) == FILTER_DROP) {
-        job->result->filtered++;
+    switch (filter_apply(job->filter, entry)) {
+    case FILTER_KEEP: break;
+    case FILTER_DROP: shake_entry_free(entry); return 0;
+    case FILTER_ERROR:
         shake_entry_free(entry);
-        return 0;
+        restore_fail(job, "%s: %s", restore_current_file(job), filter_error(job->filter));
+        return -1;
     }
     if (writer_submit(job->writer, entry, err, sizeof(err)) != 0) {
         shake_entry_free(entry);
@@ -350,6 +354,8 @@ int restore_run(struct ev_loop *loop, const struct shake_conf *conf,
     struct restore_job job = {.loop = loop, .conf = conf, .result = result, .fd = -1};
     memset(result, 0, sizeof(*result));
     result->bytes_total = restore_total_bytes(conf);
+    for (int i = 0; i < conf->warning_count; i++) /* once per run: see conf.h */
+        log_warn("%s", conf->warnings[i]);
     job.started = progress_now();
     progress_init(&job.progress, conf->shake.progress);
     job.block = malloc(RESTORE_READ_BLOCK);
@@ -366,12 +372,21 @@ int restore_run(struct ev_loop *loop, const struct shake_conf *conf,
         snprintf(result->error, sizeof(result->error), "out of memory");
         return -1;
     }
+    job.filter = filter_new(conf, NULL, result->error, sizeof(result->error));
+    if (job.filter == NULL) {
+        writer_free(job.writer);
+        free(job.block);
+        return -1;
+    }
     restore_watchers_start(&job);
     writer_start(job.writer);
     ev_run(loop, 0);
     restore_watchers_stop(&job);
     progress_clear(&job.progress);
     restore_tally(&job);
+    result->filtered =
+        filter_stats(job.filter)->keys_filtered + filter_stats(job.filter)->functions_filtered;
+    filter_free(job.filter);
     restore_close_file(&job);
     writer_free(job.writer);
     free(job.block);

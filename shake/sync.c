@@ -63,6 +63,7 @@ struct sync_job {
     struct conf_target target;         /* the writer's view: REPLACE after the first check */
     struct sync_result *result;
     struct writer *writer;             /* owned */
+    struct filter *filter;             /* owned; its counters are the sync's filter status */
     struct sync_shard *shards;         /* owned */
     int shard_count;
     int next_shard;                    /* round-robin position */
@@ -181,9 +182,20 @@ static int sync_submit(struct sync_job *job, struct sync_shard *shard, struct sh
         sync_db_changes_push(shard, entry->offset, entry->db);
     }
     if (entry->kind != SHAKE_ENTRY_CMD) shard->keys_submitted++;
-    if (filter_apply(job->conf, entry) == FILTER_DROP) {
+    switch (filter_apply(job->filter, entry)) {
+    case FILTER_KEEP: break;
+    case FILTER_DROP: shake_entry_free(entry); return 0;
+    case FILTER_ERROR:
+        if (entry->kind == SHAKE_ENTRY_CMD &&
+            job->conf->target.on_unsupported == CONF_ON_UNSUPPORTED_SKIP) {
+            shake_entry_free(entry);
+            log_warn("shard %s: skipped: %s", shard->name, filter_error(job->filter));
+            return 0;
+        }
         shake_entry_free(entry);
-        return 0;
+        sync_fail(job, "shard %s (%s): %s", shard->name, shard->address,
+                  filter_error(job->filter));
+        return -1;
     }
     if (writer_submit(job->writer, entry, err, sizeof(err)) != 0) {
         shake_entry_free(entry);
@@ -315,6 +327,7 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
             .username = source->username,
             .password = source->password,
             .connect_timeout_ms = source->connect_timeout_ms,
+            .tls = source->tls.context,
             .listening_port = 0,
             .replid = saved ? saved->replid : NULL,
             .offset = saved ? saved->offset : 0,
@@ -506,6 +519,8 @@ static void sync_free_shards(struct sync_job *job) {
 int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_result *result) {
     struct sync_job job = {.loop = loop, .conf = conf, .result = result};
     memset(result, 0, sizeof(*result));
+    for (int i = 0; i < conf->warning_count; i++) /* once per run: see conf.h */
+        log_warn("%s", conf->warnings[i]);
     checkpoint_init(&job.checkpoint);
     if (sync_prepare_dir(&job) != 0) return -1;
     /* A sync rewrites keys it wrote before (a new full sync after a restart), so the
@@ -527,6 +542,12 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
         checkpoint_free(&job.checkpoint);
         return -1;
     }
+    job.filter = filter_new(conf, NULL, result->error, sizeof(result->error));
+    if (job.filter == NULL) {
+        writer_free(job.writer);
+        checkpoint_free(&job.checkpoint);
+        return -1;
+    }
     sync_watchers_start(&job);
     writer_start(job.writer);
     ev_run(loop, 0);
@@ -534,6 +555,17 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     sync_save_checkpoint(&job);
     sync_log_status(&job);
     sync_free_shards(&job);
+    const struct filter_stats *filtered = filter_stats(job.filter);
+    if (filter_is_active(job.filter))
+        log_info("filter: %llu keys, %llu commands, %llu functions filtered; %llu commands "
+                 "split, %llu refused, %llu keys renamed",
+                 (unsigned long long)filtered->keys_filtered,
+                 (unsigned long long)filtered->commands_filtered,
+                 (unsigned long long)filtered->functions_filtered,
+                 (unsigned long long)filtered->commands_split,
+                 (unsigned long long)filtered->commands_refused,
+                 (unsigned long long)filtered->keys_renamed);
+    filter_free(job.filter);
     writer_free(job.writer);
     checkpoint_free(&job.checkpoint);
     result->ok = result->error[0] == '\0';
