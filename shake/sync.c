@@ -174,6 +174,19 @@ static void sync_on_acked(void *ctx, int source, uint64_t offset) {
     shard->resumable = 1;
 }
 
+/* Turn a command the filter dropped into a PING the writer drops at once, so its
+ * offset is still acknowledged in order: otherwise lag and the checkpoint would
+ * stall while the filter drops everything. Returns 0, or -1 when out of memory. */
+static int sync_make_offset_marker(struct shake_entry *entry) {
+    char *ping = strdup("PING");
+    if (ping == NULL) return -1;
+    for (int i = 0; i < entry->argc; i++) free(entry->argv[i]);
+    entry->argc = 1;
+    entry->argv[0] = ping;
+    entry->argv_len[0] = 4;
+    return 0;
+}
+
 /* Hand one entry of a shard to the filter and the writer. */
 static int sync_submit(struct sync_job *job, struct sync_shard *shard, struct shake_entry *entry) {
     char err[512];
@@ -184,12 +197,18 @@ static int sync_submit(struct sync_job *job, struct sync_shard *shard, struct sh
     if (entry->kind != SHAKE_ENTRY_CMD) shard->keys_submitted++;
     switch (filter_apply(job->filter, entry)) {
     case FILTER_KEEP: break;
-    case FILTER_DROP: shake_entry_free(entry); return 0;
+    case FILTER_DROP:
+        if (entry->kind != SHAKE_ENTRY_CMD || sync_make_offset_marker(entry) != 0) {
+            shake_entry_free(entry);
+            return 0;
+        }
+        break;
     case FILTER_ERROR:
         if (entry->kind == SHAKE_ENTRY_CMD &&
             job->conf->target.on_unsupported == CONF_ON_UNSUPPORTED_SKIP) {
-            shake_entry_free(entry);
             log_warn("shard %s: skipped: %s", shard->name, filter_error(job->filter));
+            if (sync_make_offset_marker(entry) == 0) break;
+            shake_entry_free(entry);
             return 0;
         }
         shake_entry_free(entry);
