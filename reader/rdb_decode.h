@@ -23,6 +23,9 @@ enum rdb_status {
     RDB_ERR,       /* see rdb_decoder_error(); the decoder cannot continue */
 };
 
+/* Options; a 0 in raw_max, chunk_max_bytes, chunk_max_items or max_element means
+ * the default (16 MiB, 1 MiB, 1024 items, 1 GiB). Sizes of raw values count the
+ * bytes as stored (LZF-compressed strings count compressed). */
 struct rdb_decoder_options {
     int source;               /* copied into every entry */
     size_t raw_max;           /* a value whose RDB encoding is larger becomes chunks */
@@ -32,6 +35,8 @@ struct rdb_decoder_options {
                                  other types are always decoded into chunks */
     int64_t now_ms;           /* keys that expired before this are skipped; 0: keep all */
     size_t max_element;       /* an element (string, blob) longer than this is an error */
+    int raw_shallow_check;    /* 1: for KEY entries check packed blobs' headers and
+                                 emptiness only; 0: walk every blob fully (default) */
 };
 
 struct rdb_decoder_stats {
@@ -60,7 +65,11 @@ enum rdb_status rdb_decoder_next(struct rdb_decoder *decoder, struct shake_entry
 
 /* "offset N: key 'k': what went wrong" */
 const char *rdb_decoder_error(const struct rdb_decoder *decoder);
-/* Bytes of input consumed so far (the offset of the next unread byte). */
+/* Bytes of input consumed so far (the offset of the next unread byte). It can move
+ * back once per key: a value walked for a KEY entry that turns out bigger than
+ * raw_max is re-read from its first byte as CHUNKs. KEY/CHUNK entries carry in
+ * `offset` where their record began (the first EXPIRETIME/IDLE/FREQ opcode before
+ * the key, else its type byte). */
 uint64_t rdb_decoder_offset(const struct rdb_decoder *decoder);
 /* After RDB_DONE: the input bytes fed beyond the end of the RDB (an AOF tail, a
  * replication stream). Valid until the next call on the decoder. */
