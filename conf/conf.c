@@ -262,6 +262,18 @@ static int set_shake_max_buffered(struct conf_parse *parse, const char *value, c
     return set_size(&parse->conf->shake.max_buffered, 64 * 1024, value, why, len);
 }
 
+/* [shake] status = host:port of the status endpoint; empty turns it off. */
+static int set_shake_status(struct conf_parse *parse, const char *value, char *why, size_t len) {
+    struct conf_shake *shake = &parse->conf->shake;
+    shake->status_explicit = 1;
+    if (value[0] == '\0') {
+        free(shake->status_host);
+        shake->status_host = NULL;
+        return 0;
+    }
+    return conf_parse_address(value, &shake->status_host, &shake->status_port, why, len);
+}
+
 static int set_target_username(struct conf_parse *parse, const char *value, char *why,
                                size_t len) {
     (void)why, (void)len;
@@ -737,6 +749,7 @@ static const struct conf_key conf_keys[] = {
     {"shake", "progress", set_shake_progress},
     {"shake", "checkpoint_interval_ms", set_shake_checkpoint_interval_ms},
     {"shake", "max_buffered", set_shake_max_buffered},
+    {"shake", "status", set_shake_status},
     {"filter", "allow_key_prefix", set_filter_allow_key_prefix},
     {"filter", "block_key_prefix", set_filter_block_key_prefix},
     {"filter", "allow_key_suffix", set_filter_allow_key_suffix},
@@ -979,6 +992,8 @@ void conf_init(struct shake_conf *conf) {
     conf->shake.progress = -1;
     conf->shake.checkpoint_interval_ms = 1000;
     conf->shake.max_buffered = 16 * 1024 * 1024;
+    conf->shake.status_host = strdup("127.0.0.1");
+    conf->shake.status_port = 9121;
     conf->source.connect_timeout_ms = 5000;
 }
 
@@ -1116,6 +1131,7 @@ void conf_free(struct shake_conf *conf) {
     free(conf->target.password);
     free(conf->target.db_map);
     free(conf->shake.dir);
+    free(conf->shake.status_host);
     free(conf->path);
     memset(conf, 0, sizeof(*conf));
 }

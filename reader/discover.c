@@ -1,7 +1,9 @@
 /* discover.c -- finds the source's shards (see discover.h).
  *
  * A small state machine over one conn in RESP mode: CONNECT -> AUTH -> CLUSTER
- * SLOTS -> (standalone) ROLE. A candidate that cannot be reached, or that is a
+ * SLOTS -> (standalone) ROLE. A user that may not run CLUSTER SLOTS is asked HELLO
+ * (which no ACL refuses) whether the server is a cluster: only a standalone server
+ * goes on without the slot map. A candidate that cannot be reached, or that is a
  * replica, hands over to the next one.
  */
 #include "reader/discover.h"
@@ -18,6 +20,7 @@
 enum discover_step {
     DISCOVER_AUTH,
     DISCOVER_CLUSTER_SLOTS,
+    DISCOVER_HELLO, /* CLUSTER SLOTS was refused: is this a cluster node? */
     DISCOVER_ROLE,
 };
 
@@ -30,6 +33,7 @@ struct discover {
     enum discover_step step;
     struct conn *conn;         /* owned, for the current candidate */
     char last_error[512];
+    char refused[256];         /* the NOPERM reply to CLUSTER SLOTS, if any */
 };
 
 static void discover_try_candidate(struct discover *discover);
@@ -121,6 +125,45 @@ oom:
     return NULL;
 }
 
+/* The candidate is a standalone server: with one candidate it is the shard; with
+ * several, ROLE tells whether it is the master. */
+static void discover_standalone(struct discover *discover) {
+    if (discover->source->address_count == 1) {
+        discover_finish(discover, discover_single(discover_address(discover)), NULL);
+        return;
+    }
+    discover->step = DISCOVER_ROLE;
+    discover_send(discover, "ROLE");
+}
+
+/* HELLO's "mode" field after CLUSTER SLOTS was refused. A cluster node cannot be
+ * replicated without the slot map (one master would be taken for the whole
+ * source), so that is an error naming the refused command. */
+static void discover_on_hello(struct discover *discover, redisReply *reply) {
+    const struct conf_address *address = discover_address(discover);
+    const char *mode = NULL;
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            redisReply *key = reply->element[i], *value = reply->element[i + 1];
+            if (key->type == REDIS_REPLY_STRING && strcmp(key->str, "mode") == 0 &&
+                (value->type == REDIS_REPLY_STRING || value->type == REDIS_REPLY_STATUS))
+                mode = value->str;
+        }
+    }
+    if (mode != NULL && strcmp(mode, "standalone") == 0) {
+        discover_standalone(discover);
+        return;
+    }
+    char message[640];
+    snprintf(message, sizeof(message),
+             "source %s:%d: CLUSTER SLOTS refused: %s (%s; grant the source user "
+             "+cluster|slots)",
+             address->host, address->port, discover->refused,
+             mode != NULL ? "the server is a cluster node"
+                          : "and HELLO could not tell whether the server is a cluster");
+    discover_finish(discover, NULL, message);
+}
+
 static void discover_on_cluster_slots(struct discover *discover, redisReply *reply) {
     const struct conf_address *address = discover_address(discover);
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -129,12 +172,13 @@ static void discover_on_cluster_slots(struct discover *discover, redisReply *rep
             discover_next_candidate(discover, "CLUSTER SLOTS: %s", reply->str);
             return;
         }
-        if (discover->source->address_count == 1) {
-            discover_finish(discover, discover_single(address), NULL);
+        if (strncmp(reply->str, "NOPERM", 6) == 0) {
+            snprintf(discover->refused, sizeof(discover->refused), "%s", reply->str);
+            discover->step = DISCOVER_HELLO;
+            discover_send(discover, "HELLO 2");
             return;
         }
-        discover->step = DISCOVER_ROLE;
-        discover_send(discover, "ROLE");
+        discover_standalone(discover);
         return;
     }
     struct slots_map map;
@@ -174,6 +218,7 @@ static void discover_on_reply(struct discover *discover, redisReply *reply) {
         discover_send(discover, "CLUSTER SLOTS");
         return;
     case DISCOVER_CLUSTER_SLOTS: discover_on_cluster_slots(discover, reply); return;
+    case DISCOVER_HELLO: discover_on_hello(discover, reply); return;
     case DISCOVER_ROLE: discover_on_role(discover, reply); return;
     }
 }
@@ -233,6 +278,7 @@ static void discover_try_candidate(struct discover *discover) {
         discover_finish(discover, NULL, "out of memory");
         return;
     }
+    conn_set_tls(discover->conn, discover->source->tls.context);
     if (conn_connect(discover->conn, err, sizeof(err)) != 0)
         discover_next_candidate(discover, "%s", err);
 }

@@ -542,6 +542,7 @@ void replica_get_progress(const struct replica *replica, struct replica_progress
     snprintf(progress->replid, sizeof(progress->replid), "%s", replica->replid);
     progress->received_offset = replica->resume_offset;
     progress->db = replica->resume_db;
+    progress->buffered_bytes = replica_buffered(replica);
     if (replica->decoder != NULL)
         progress->rdb_bytes_done = rdb_decoder_offset(replica->decoder);
 }
@@ -571,6 +572,7 @@ struct replica *replica_new(struct ev_loop *loop, const struct replica_options *
     };
     replica->conn = conn_new(loop, options->host, options->port, options->connect_timeout_ms,
                              &conn_callbacks);
+    if (replica->conn != NULL) conn_set_tls(replica->conn, options->tls);
     if (replica->host == NULL || replica->line == NULL || replica->conn == NULL) {
         replica_free(replica);
         return NULL;

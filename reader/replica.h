@@ -23,6 +23,7 @@
 
 struct ev_loop;
 struct replica;
+struct tls_context;
 
 enum replica_phase {
     REPLICA_CONNECTING,
@@ -41,6 +42,7 @@ struct replica_options {
     const char *username;       /* NULL: AUTH with the password only */
     const char *password;       /* NULL: no AUTH */
     int connect_timeout_ms;
+    const struct tls_context *tls; /* NULL: plain TCP; else must outlive the replica */
     int listening_port;         /* announced with REPLCONF listening-port */
     /* Where to resume: replid NULL (or empty) asks for a full sync. */
     const char *replid;
@@ -80,6 +82,7 @@ struct replica_progress {
     uint64_t full_syncs;
     uint64_t partial_syncs;
     uint64_t reconnects;
+    uint64_t buffered_bytes;    /* received and not yet parsed (RDB or stream bytes) */
 };
 
 struct replica *replica_new(struct ev_loop *loop, const struct replica_options *options,

@@ -1,23 +1,31 @@
 /* conn.c -- one non-blocking TCP connection to a Redis node (see conn.h).
  *
  * Owns: the socket and its libev watchers, the connect timeout, the output
- * buffer, the input reader. Must not interpret replies or retry anything: the
- * owner decides. All socket I/O is in conn_io_read / conn_io_write (TLS later).
+ * buffer, the input reader, and with TLS the SSL object (handshake, records). Must
+ * not interpret replies, retry anything or print: the owner decides and reports.
+ * All socket I/O is in conn_io_read / conn_io_write; the TLS context (trust,
+ * names) comes built from shake/tls.c.
  */
 #include "shake/conn.h"
 
 #include <errno.h>
 #include <ev.h>
 #include <hiredis.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "shake/tls.h"
 
 #define CONN_READ_CHUNK (256 * 1024)
 /* Reads per readable event before yielding to the loop, so that one busy node
@@ -45,7 +53,19 @@ struct conn {
 
     char *read_buf; /* CONN_READ_CHUNK bytes, reused for every read */
     redisReader *reader;
-    int reading;    /* the owner wants input (see conn_set_reading) */
+    int reading; /* the owner wants input (see conn_set_reading) */
+
+    /* TLS (tls != NULL): the side's context (not owned) and this link's SSL
+     * object (owned, from the TCP connect to conn_close). */
+    const struct tls_context *tls;
+    SSL *ssl;
+    int tls_handshaking;  /* TCP is up, SSL_connect has not finished */
+    int read_wants_write; /* SSL_read must wait for the socket to be writable */
+    int write_wants_read; /* SSL_write must wait for the socket to be readable */
+    /* A fatal TLS condition met after some bytes were returned, reported by the
+     * next conn_io_read: 0 none, 1 end of stream, -1 error (io_error says why). */
+    int io_sticky;
+    char io_error[256]; /* why the last conn_io_* failed with EPROTO */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -87,7 +107,21 @@ void conn_free(struct conn *conn) {
     free(conn);
 }
 
+void conn_set_tls(struct conn *conn, const struct tls_context *tls) {
+    conn->tls = tls;
+}
+
 void conn_close(struct conn *conn) {
+    if (conn->ssl != NULL) {
+        /* A best-effort close_notify when the session was up; never waits. */
+        if (!conn->tls_handshaking && conn->io_sticky == 0) SSL_shutdown(conn->ssl);
+        SSL_free(conn->ssl);
+        ERR_clear_error();
+        conn->ssl = NULL;
+    }
+    conn->tls_handshaking = conn->read_wants_write = conn->write_wants_read = 0;
+    conn->io_sticky = 0;
+    conn->io_error[0] = '\0';
     ev_io_stop(conn->loop, &conn->read_watcher);
     ev_io_stop(conn->loop, &conn->write_watcher);
     ev_timer_stop(conn->loop, &conn->connect_timer);
@@ -106,8 +140,14 @@ enum conn_state conn_state(const struct conn *conn) {
 void conn_set_reading(struct conn *conn, int on) {
     conn->reading = on;
     if (conn->state != CONN_CONNECTED) return;
-    if (on) ev_io_start(conn->loop, &conn->read_watcher);
-    else ev_io_stop(conn->loop, &conn->read_watcher);
+    if (on) {
+        ev_io_start(conn->loop, &conn->read_watcher);
+        /* Bytes OpenSSL already decrypted make the socket no more readable. */
+        if (conn->ssl != NULL && SSL_pending(conn->ssl) > 0)
+            ev_feed_event(conn->loop, &conn->read_watcher, EV_READ);
+    } else if (!conn->write_wants_read) {
+        ev_io_stop(conn->loop, &conn->read_watcher);
+    }
 }
 const char *conn_host(const struct conn *conn) {
     return conn->host;
@@ -127,16 +167,127 @@ static void conn_fail(struct conn *conn, const char *what, const char *reason) {
     conn->callbacks.error(conn->callbacks.ctx, conn, message);
 }
 
-/* Read up to cap bytes from the socket: >0 bytes, 0 at EOF, -1 with errno
- * (EAGAIN when nothing is there). The one place TLS will hook reads. */
-static ssize_t conn_io_read(struct conn *conn, char *buf, size_t cap) {
-    return recv(conn->fd, buf, cap, 0);
+/* The reason for an SSL_* failure, with the certificate check's verdict first:
+ * "certificate verify failed: unable to get local issuer certificate". */
+static void conn_tls_describe(struct conn *conn, int ssl_error, char *out, size_t len) {
+    long verify = SSL_get_verify_result(conn->ssl);
+    char reason[256];
+    if (ssl_error == SSL_ERROR_SSL && verify != X509_V_OK) {
+        snprintf(out, len, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+    } else if (ssl_error == SSL_ERROR_SSL) {
+        snprintf(out, len, "%s", tls_last_error("protocol error", reason, sizeof(reason)));
+    } else if (ssl_error == SSL_ERROR_SYSCALL && errno != 0) {
+        snprintf(out, len, "%s", strerror(errno));
+    } else if (conn->tls_handshaking) {
+        snprintf(out, len, "connection closed by server during the handshake");
+    } else {
+        snprintf(out, len, "connection closed by server");
+    }
 }
 
-/* Write up to len bytes to the socket: bytes written, or -1 with errno. The one
- * place TLS will hook writes. */
+/* Map a failed SSL_read/SSL_write to the plain-socket contract: -1 with errno
+ * EAGAIN (retry on the right socket event), 0 at the end of the stream, or -1 with
+ * EPROTO and the reason in io_error. The end and errors are sticky (io_sticky):
+ * OpenSSL must not be used again after a fatal error, not even for SSL_shutdown. */
+static ssize_t conn_tls_failure(struct conn *conn, int rc, int writing) {
+    int ssl_error = SSL_get_error(conn->ssl, rc);
+    switch (ssl_error) {
+    case SSL_ERROR_WANT_READ:
+        if (writing) {
+            /* Renegotiation or a post-handshake message: the write resumes when
+             * the socket is readable, not writable. */
+            conn->write_wants_read = 1;
+            ev_io_stop(conn->loop, &conn->write_watcher);
+            ev_io_start(conn->loop, &conn->read_watcher);
+        }
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        if (!writing) {
+            conn->read_wants_write = 1;
+            ev_io_stop(conn->loop, &conn->read_watcher);
+            ev_io_start(conn->loop, &conn->write_watcher);
+        }
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: conn->io_sticky = 1; return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0) { /* EOF without close_notify */
+            conn->io_sticky = 1;
+            return 0;
+        }
+        snprintf(conn->io_error, sizeof(conn->io_error), "%s", strerror(errno));
+        conn->io_sticky = -1;
+        errno = EPROTO;
+        return -1;
+    default:
+        snprintf(conn->io_error, sizeof(conn->io_error), "TLS: ");
+        conn_tls_describe(conn, ssl_error, conn->io_error + 5, sizeof(conn->io_error) - 5);
+        conn->io_sticky = -1;
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+/* Read up to cap bytes: >0 bytes, 0 at EOF, -1 with errno (EAGAIN when nothing
+ * is there). With TLS, records are decrypted until cap is full or the socket is
+ * drained, so that one call still means one big read. */
+static ssize_t conn_io_read(struct conn *conn, char *buf, size_t cap) {
+    if (conn->ssl == NULL) return recv(conn->fd, buf, cap, 0);
+    if (conn->io_sticky != 0) {
+        errno = EPROTO;
+        return conn->io_sticky > 0 ? 0 : -1;
+    }
+    size_t total = 0;
+    while (total < cap) {
+        size_t want = cap - total > INT_MAX ? INT_MAX : cap - total;
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_read(conn->ssl, buf + total, (int)want);
+        if (n > 0) {
+            total += (size_t)n;
+            continue;
+        }
+        ssize_t rc = conn_tls_failure(conn, n, 0);
+        if (total == 0) return rc;
+        break; /* deliver these bytes; a sticky end or error comes next call */
+    }
+    return (ssize_t)total;
+}
+
+/* Write up to len bytes: bytes written, or -1 with errno. A TLS write that must be
+ * retried is retried with the same bytes at the head of the output (its length
+ * can only have grown), as OpenSSL requires. */
 static ssize_t conn_io_write(struct conn *conn, const char *buf, size_t len) {
-    return send(conn->fd, buf, len, MSG_NOSIGNAL);
+    if (conn->ssl == NULL) return send(conn->fd, buf, len, MSG_NOSIGNAL);
+    if (conn->io_sticky != 0) {
+        if (conn->io_error[0] == '\0')
+            snprintf(conn->io_error, sizeof(conn->io_error), "connection closed by server");
+        errno = EPROTO;
+        return -1;
+    }
+    if (conn->write_wants_read) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(conn->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0) return n;
+    ssize_t rc = conn_tls_failure(conn, n, 1);
+    if (rc == 0) {
+        snprintf(conn->io_error, sizeof(conn->io_error), "connection closed by server");
+        errno = EPROTO;
+    }
+    return -1;
+}
+
+/* The reason for the last failed conn_io_* call. */
+static const char *conn_io_strerror(struct conn *conn, int error) {
+    if (error == EPROTO && conn->io_error[0] != '\0') return conn->io_error;
+    return strerror(error);
 }
 
 int conn_connect(struct conn *conn, char *err, size_t errlen) {
@@ -229,10 +380,51 @@ int conn_send(struct conn *conn, const char *buf, size_t len) {
         }
         if (conn->out_start == conn->out_end) conn->out_start = conn->out_end = 0;
     }
-    if (conn->out_end > conn->out_start && !ev_is_active(&conn->write_watcher)) {
+    if (conn->out_end > conn->out_start && !conn->write_wants_read &&
+        !ev_is_active(&conn->write_watcher)) {
         ev_io_start(conn->loop, &conn->write_watcher);
     }
     return 0;
+}
+
+/* TCP (and TLS) are up: start reading, write what the owner queued, tell it. */
+static void conn_established(struct conn *conn) {
+    ev_timer_stop(conn->loop, &conn->connect_timer);
+    conn->state = CONN_CONNECTED;
+    conn->reading = 1;
+    ev_io_start(conn->loop, &conn->read_watcher);
+    if (conn->out_end == conn->out_start)
+        ev_io_stop(conn->loop, &conn->write_watcher);
+    else
+        ev_io_start(conn->loop, &conn->write_watcher);
+    conn->callbacks.connected(conn->callbacks.ctx, conn);
+}
+
+/* One step of SSL_connect, resumed on whichever socket event OpenSSL waits for;
+ * the connect timer still bounds the whole handshake. */
+static void conn_tls_handshake(struct conn *conn) {
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_connect(conn->ssl);
+    if (rc == 1) {
+        conn->tls_handshaking = 0;
+        conn_established(conn);
+        return;
+    }
+    int ssl_error = SSL_get_error(conn->ssl, rc);
+    if (ssl_error == SSL_ERROR_WANT_READ) {
+        ev_io_stop(conn->loop, &conn->write_watcher);
+        ev_io_start(conn->loop, &conn->read_watcher);
+        return;
+    }
+    if (ssl_error == SSL_ERROR_WANT_WRITE) {
+        ev_io_stop(conn->loop, &conn->read_watcher);
+        ev_io_start(conn->loop, &conn->write_watcher);
+        return;
+    }
+    char reason[256];
+    conn_tls_describe(conn, ssl_error, reason, sizeof(reason));
+    conn_fail(conn, "TLS", reason);
 }
 
 /* The socket became writable while connecting: learn how the connect ended. */
@@ -244,12 +436,18 @@ static void conn_finish_connect(struct conn *conn) {
         conn_fail(conn, "connect", strerror(error));
         return;
     }
-    ev_timer_stop(conn->loop, &conn->connect_timer);
-    conn->state = CONN_CONNECTED;
-    conn->reading = 1;
-    ev_io_start(conn->loop, &conn->read_watcher);
-    if (conn->out_end == conn->out_start) ev_io_stop(conn->loop, &conn->write_watcher);
-    conn->callbacks.connected(conn->callbacks.ctx, conn);
+    if (conn->tls == NULL) {
+        conn_established(conn);
+        return;
+    }
+    char err[256];
+    conn->ssl = tls_session_new(conn->tls, conn->fd, conn->host, err, sizeof(err));
+    if (conn->ssl == NULL) {
+        conn_fail(conn, "TLS", err);
+        return;
+    }
+    conn->tls_handshaking = 1;
+    conn_tls_handshake(conn);
 }
 
 /* Write as much output as the socket takes. Returns 0, or -1 after conn_fail. */
@@ -260,7 +458,7 @@ static int conn_flush(struct conn *conn) {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            conn_fail(conn, "write", strerror(errno));
+            conn_fail(conn, "write", conn_io_strerror(conn, errno));
             return -1;
         }
         conn->out_start += (size_t)n;
@@ -298,9 +496,14 @@ static void conn_fill(struct conn *conn) {
         if (n == 0)
             conn_fail(conn, "", "connection closed by server");
         else
-            conn_fail(conn, "read", strerror(errno));
+            conn_fail(conn, "read", conn_io_strerror(conn, errno));
         return;
     }
+    /* Bytes OpenSSL holds decrypted will not make the socket readable again:
+     * come back for them (or for the end met after them) on this loop iteration. */
+    if (conn->ssl != NULL && conn->reading && !conn->read_wants_write &&
+        (SSL_pending(conn->ssl) > 0 || conn->io_sticky != 0))
+        ev_feed_event(conn->loop, &conn->read_watcher, EV_READ);
     if (fed > 0) conn->callbacks.readable(conn->callbacks.ctx, conn);
 }
 
@@ -309,13 +512,30 @@ static void conn_on_io(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)revents;
     struct conn *conn = watcher->data;
     if (conn->state == CONN_CONNECTING) {
-        conn_finish_connect(conn);
+        if (conn->tls_handshaking)
+            conn_tls_handshake(conn);
+        else
+            conn_finish_connect(conn);
         return;
     }
     if (watcher == &conn->write_watcher) {
+        if (conn->read_wants_write) {
+            conn->read_wants_write = 0;
+            if (conn->reading) ev_io_start(conn->loop, &conn->read_watcher);
+            if (conn->out_end == conn->out_start) ev_io_stop(conn->loop, &conn->write_watcher);
+            conn_fill(conn);
+            return;
+        }
         conn_flush(conn);
         return;
     }
+    if (conn->write_wants_read) {
+        conn->write_wants_read = 0;
+        if (!conn->reading) ev_io_stop(conn->loop, &conn->read_watcher);
+        if (conn->out_end > conn->out_start) ev_io_start(conn->loop, &conn->write_watcher);
+        if (conn_flush(conn) < 0 || !conn->reading || conn->state != CONN_CONNECTED) return;
+    }
+    if (!conn->reading) return;
     conn_fill(conn);
 }
 

@@ -5,8 +5,9 @@
  * mean, and what to do with the replies, is the owner's business (the writer, the replica
  * reader, discovery).
  *
- * Every byte goes through conn_io_read / conn_io_write so that TLS can replace
- * them without touching the rest. hiredis' own connection API is not used.
+ * Every byte goes through conn_io_read / conn_io_write, which speak plain TCP or,
+ * after conn_set_tls(), TLS through OpenSSL (the handshake runs on the loop between
+ * the TCP connect and `connected`). hiredis' own connection API is not used.
  *
  * Callbacks are always the last thing a conn does in a libev callback, so the
  * owner may close or free the conn from inside one.
@@ -20,6 +21,7 @@
 
 struct ev_loop;
 struct conn;
+struct tls_context;
 
 enum conn_state {
     CONN_CLOSED,
@@ -29,7 +31,8 @@ enum conn_state {
 
 struct conn_callbacks {
     void *ctx;
-    /* The TCP connection is up; commands may be sent. */
+    /* The connection is up (TCP, and the TLS handshake when TLS is on); commands
+     * may be sent. */
     void (*connected)(void *ctx, struct conn *conn);
     /* New bytes were fed to the reader: pull replies with conn_get_reply(). */
     void (*readable)(void *ctx, struct conn *conn);
@@ -40,7 +43,8 @@ struct conn_callbacks {
     void (*data)(void *ctx, struct conn *conn, const char *buf, size_t len);
     /* Connect failed, timed out, or the connection broke (EOF, reset, protocol
      * error). The conn is closed when this is called; message is e.g.
-     * "connect: Connection refused" or "connection closed by server". */
+     * "connect: Connection refused", "connection closed by server", or for TLS
+     * "TLS: certificate verify failed: unable to get local issuer certificate". */
     void (*error)(void *ctx, struct conn *conn, const char *message);
 };
 
@@ -48,6 +52,10 @@ struct conn *conn_new(struct ev_loop *loop, const char *host, int port, int conn
                       const struct conn_callbacks *callbacks);
 /* Close (if open) and release. */
 void conn_free(struct conn *conn);
+/* Speak TLS from the next conn_connect() on: `tls` (NULL: plain TCP again) is the
+ * side's context, not owned, and must outlive the conn. The server name verified
+ * is the context's server_name, or else the conn's host. */
+void conn_set_tls(struct conn *conn, const struct tls_context *tls);
 
 /* Start a non-blocking connect; `connected` or `error` follows. Returns 0, or -1
  * with a message in err ("connect: Connection refused") when it failed at once;
