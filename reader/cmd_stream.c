@@ -12,14 +12,38 @@
 #include <string.h>
 #include <strings.h>
 
+/* A command with more arguments than this is a corrupt stream. The cap matters
+ * because redisReader allocates an array's element table from its header alone:
+ * "*400000000\r\n" would cost 3.2 GB before a single argument arrived. */
+#define CMD_STREAM_MAX_ARGS (1 << 24)
+
 struct cmd_stream {
     redisReader *reader;  /* owned */
+    redisReplyObjectFunctions functions; /* hiredis' defaults, with createArray checked */
+    void *(*create_array)(const redisReadTask *task, int elements); /* hiredis' own */
+    const char *rejected; /* why cmd_stream_create_array refused an array, or NULL */
     int source;
     int db;
     uint64_t fed_end;     /* stream offset just after the last byte fed */
     uint64_t offset;      /* stream offset just after the last command pulled */
     char error[256];
 };
+
+/* Refuses what no command looks like before redisReader allocates for it: a
+ * nested array, or an argument count past CMD_STREAM_MAX_ARGS. hiredis then fails
+ * the parse (as out of memory); cmd_stream_next reports the real reason. */
+static void *cmd_stream_create_array(const redisReadTask *task, int elements) {
+    struct cmd_stream *stream = task->privdata;
+    if (task->parent != NULL) {
+        stream->rejected = "a nested array: a command is a flat array of bulk strings";
+        return NULL;
+    }
+    if (elements > CMD_STREAM_MAX_ARGS) {
+        stream->rejected = "an array header with more than 16777216 arguments";
+        return NULL;
+    }
+    return stream->create_array(task, elements);
+}
 
 struct cmd_stream *cmd_stream_new(int source, uint64_t offset, int db) {
     struct cmd_stream *stream = calloc(1, sizeof(*stream));
@@ -29,6 +53,11 @@ struct cmd_stream *cmd_stream_new(int source, uint64_t offset, int db) {
         free(stream);
         return NULL;
     }
+    stream->functions = *stream->reader->fn;
+    stream->create_array = stream->functions.createArray;
+    stream->functions.createArray = cmd_stream_create_array;
+    stream->reader->fn = &stream->functions;
+    stream->reader->privdata = stream;
     stream->source = source;
     stream->db = db;
     stream->fed_end = offset;
@@ -55,8 +84,17 @@ enum cmd_stream_status cmd_stream_feed(struct cmd_stream *stream, const char *bu
     return CMD_STREAM_OK;
 }
 
-size_t cmd_stream_buffered(const struct cmd_stream *stream) {
+/* Bytes fed that redisReader has not parsed yet. Not the same as buffered: the
+ * parts of a half-parsed command (its array header, its complete arguments) are
+ * already consumed by the reader, held as reply objects. */
+static size_t cmd_stream_reader_unread(const struct cmd_stream *stream) {
     return stream->reader->len - stream->reader->pos;
+}
+
+/* Counts a half-parsed command whole, so a bound on buffered bytes also bounds
+ * the reply objects redisReader builds for a long command still arriving. */
+size_t cmd_stream_buffered(const struct cmd_stream *stream) {
+    return (size_t)(stream->fed_end - stream->offset);
 }
 
 /* Move a command reply's bulk strings into a new CMD entry. */
@@ -104,7 +142,8 @@ static int cmd_stream_track_select(struct cmd_stream *stream, const struct shake
 enum cmd_stream_status cmd_stream_next(struct cmd_stream *stream, struct shake_entry **out) {
     void *parsed = NULL;
     if (redisReaderGetReply(stream->reader, &parsed) != REDIS_OK)
-        return cmd_stream_fail(stream, stream->reader->errstr);
+        return cmd_stream_fail(stream,
+                               stream->rejected ? stream->rejected : stream->reader->errstr);
     if (parsed == NULL) return CMD_STREAM_NEED_MORE;
     redisReply *reply = parsed;
     if (!cmd_stream_is_command(reply)) {
@@ -118,7 +157,7 @@ enum cmd_stream_status cmd_stream_next(struct cmd_stream *stream, struct shake_e
         shake_entry_free(entry);
         return cmd_stream_fail(stream, "SELECT with a bad db number");
     }
-    stream->offset = stream->fed_end - cmd_stream_buffered(stream);
+    stream->offset = stream->fed_end - cmd_stream_reader_unread(stream);
     entry->offset = stream->offset;
     entry->db = stream->db;
     *out = entry;
