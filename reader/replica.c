@@ -395,15 +395,22 @@ static void replica_feed(struct replica *replica, const char *buf, size_t len) {
             return;
         }
         break;
-    default:
-        if (replica->line_len + len > REPLICA_LINE_MAX) {
+    default: {
+        /* One read may hold the last handshake lines and the start of the RDB: take
+         * what the line buffer can hold, and hand the rest on once the RDB began. */
+        size_t take = REPLICA_LINE_MAX - replica->line_len;
+        if (take > len) take = len;
+        if (take == 0) {
             replica_fail(replica, "handshake reply too long");
             return;
         }
-        memcpy(replica->line + replica->line_len, buf, len);
-        replica->line_len += len;
+        memcpy(replica->line + replica->line_len, buf, take);
+        replica->line_len += take;
         replica_process_lines(replica);
+        if (take < len && !replica->stopped && replica->phase != REPLICA_RECONNECTING)
+            replica_feed(replica, buf + take, len - take);
         return;
+    }
     }
 }
 

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """demo.py -- shake's main job on a laptop: `make demo`.
 
-Starts a source Redis and a 3-master target Redis Cluster on 127.0.0.1 (free ports, temp
-dirs), fills the source with sample data of every type, saves it, writes a shake config,
-runs shake (one-shot restore of the dump) with its output streamed here, then compares the
-source and the target key by key and says what it found. Everything it started is stopped
-at the end, whatever happens.
+Live sync (the default): starts a source Redis and a 3-master target Redis Cluster on
+127.0.0.1 (free ports, temp dirs), fills the source with sample data of every type, starts
+`shake -conf sync.ini` ([source] type = sync) in the background with its log streamed here,
+keeps writing to the source for a few seconds while shake streams, waits until the target
+matches the source (key by key, and shake's own log shows lag 0 bytes), says what it did, then
+stops shake with SIGTERM (it drains, saves its checkpoint and exits 0) and every server.
 
-    /usr/bin/python3 test/demo.py --shake bin/shake [--scale N] [--keep]
+`--restore` runs the older one-shot demo instead: SAVE on the source, shake restores the dump.
+
+    /usr/bin/python3 test/demo.py --shake bin/shake [--scale N] [--write-seconds S] [--keep]
+    /usr/bin/python3 test/demo.py --shake bin/shake --restore
 """
 
 import argparse
@@ -23,6 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "integration"))
 import compare  # noqa: E402
 import dataset  # noqa: E402
 import harness  # noqa: E402
+import livesync  # noqa: E402
 
 
 def say(text=""):
@@ -39,17 +44,8 @@ def type_table(snap):
     return ", ".join("%s %d" % (t, counts[t]) for t in sorted(counts)) or "no keys"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shake", default=harness.shake_bin(), help="path of the shake binary")
-    ap.add_argument("--scale", type=int, default=5, help="size of the sample data (200 keys per unit)")
-    ap.add_argument("--keep", action="store_true", help="leave the servers running until Enter is pressed")
-    args = ap.parse_args()
-    shake = os.path.abspath(args.shake)
-    if not os.access(shake, os.X_OK):
-        say("demo: no shake binary at %s (run `make bin/shake`)" % shake)
-        return 2
-
+def run_restore(args, shake):
+    """The one-shot restore demo: SAVE on the source, shake restores the dump."""
     workdir = tempfile.mkdtemp(prefix="shake-demo-")
     source = cluster = None
     ok = False
@@ -128,6 +124,154 @@ def main():
     say()
     say("demo %s" % ("OK: the target holds exactly the source's data" if ok else "FAILED"))
     return 0 if ok else 1
+
+
+
+def run_sync(args, shake):
+    """Live sync: shake follows a running source while it is written to."""
+    workdir = tempfile.mkdtemp(prefix="shake-demo-")
+    source = cluster = proc = None
+    writers = []
+    ok = False
+    try:
+        step(1, "start a source Redis and a 3-master target cluster on 127.0.0.1")
+        # repl-diskless-sync-delay 0: the full sync starts at once (Redis 7 waits 5 s by default)
+        source = harness.start_server(livesync.source_config(profile="default"), name="demo-source")
+        say("source   %s (standalone, diskless replication, dir %s)" % (source.address, source.dir))
+        t0 = time.monotonic()
+        cluster = harness.Cluster().start()
+        say("target   %s (cluster ready in %.1fs)" % (", ".join(n.address for n in cluster.masters()),
+                                                      time.monotonic() - t0))
+
+        step(2, "fill the source with sample data of every type, in dbs 0, 1 and 5")
+        manifest = dataset.fill(source, scale=args.scale)
+        src_snap = compare.snapshot(source)
+        for db in sorted(src_snap):
+            say("db%-2d %5d keys: %s" % (db, len(src_snap[db]), type_table({db: src_snap[db]})))
+        say("encodings: %s" % ", ".join("%s/%s" % te for te in sorted(manifest.encodings_seen())))
+        say("function libraries: %s" % ", ".join(manifest.functions))
+
+        step(3, "write the shake config: [source] type = sync")
+        db_map = {1: 0, 5: 0}  # a cluster has db 0 only
+        conf = harness.write_sync_config(os.path.join(workdir, "sync.ini"), source, cluster,
+                                         on_existing="error", db_map=db_map,
+                                         shake_dir=os.path.join(workdir, "shake-data"))
+        with open(conf) as f:
+            for line in f.read().rstrip().splitlines():
+                say("  " + line)
+
+        step(4, "start shake in the background: full sync first, then every write as it happens")
+        say("$ %s -conf %s &" % (shake, conf))
+        t_start = time.monotonic()
+        proc = harness.ShakeProcess(conf, binary=shake, echo=sys.stdout, name="shake")
+        proc.wait_for(r"RDB received", timeout=300, what="the end of the full sync")
+        t_rdb = time.monotonic()
+        say("(full sync done in %.2fs; now streaming)" % (t_rdb - t_start))
+
+        step(5, "keep writing to the source for %ds while shake streams" % args.write_seconds)
+        # db 0 and db 1 at once: the stream switches databases all the time (SELECT, db_map)
+        writers = [livesync.SeqWriter(source, "demo", pause=0.001),
+                   livesync.SeqWriter(source, "demo-db1", db=1, pause=0.005)]
+        for w in writers:
+            w.start(max_seconds=args.write_seconds)
+        c = source.client()
+        extra = 0
+        deadline = time.monotonic() + args.write_seconds
+        while time.monotonic() < deadline and proc.alive():
+            # a few writes of every type besides the writers' SET / RPUSH / INCR
+            i = extra
+            c.hset(b"demo:hash", b"f%d" % (i % 50), b"%d" % i)
+            c.zadd(b"demo:zset", {b"m%d" % (i % 50): i / 7})
+            c.sadd(b"demo:set", b"%d" % (i % 100))
+            c.xadd(b"demo:stream", {b"i": b"%d" % i}, maxlen=100, approximate=False)
+            c.set(b"demo:ttl:%d" % (i % 20), b"%d" % i, ex=3600)
+            extra += 5
+            time.sleep(0.01)
+        for w in writers:
+            w.stop()
+        writes = sum(w.count * 3 for w in writers) + extra
+        t_writes = time.monotonic()
+        say("(wrote %d commands: %s, plus %d HSET/ZADD/SADD/XADD/SET EX)"
+            % (writes, ", ".join("%d x SET+RPUSH+INCR as %s" % (w.count, w.name.decode()) for w in writers), extra))
+
+        step(6, "wait until the target matches the source (lag to zero)")
+        livesync.wait_equal(source, cluster, db_map=db_map, timeout=60, shake=proc)
+        t_equal = time.monotonic()
+        say("target equals the source %.2fs after the last write" % (t_equal - t_writes))
+        mark = proc.mark()
+        proc.wait_for(r"lag 0 bytes", timeout=15, since=mark, what="a status line with lag 0")
+        for w in writers:
+            w.check(cluster)
+        say("every write is on the target exactly once (counters, lists in order, every key)")
+
+        tgt_snap = compare.snapshot(cluster)
+        say()
+        say("source: %d keys (%s)" % (sum(len(k) for k in compare.snapshot(source).values()),
+                                       type_table(compare.snapshot(source))))
+        say("target: %d keys (%s)" % (sum(len(k) for k in tgt_snap.values()), type_table(tgt_snap)))
+        for node in cluster.masters():
+            say("  %s holds %d keys" % (node.address, node.client().dbsize()))
+        say("full sync %.2fs, streamed %d writes in %.1fs, caught up %.2fs after the last one"
+            % (t_rdb - t_start, writes, t_writes - t_rdb, t_equal - t_writes))
+
+        step(7, "stop shake with SIGTERM: it drains, saves its checkpoint and exits 0")
+        rc = proc.stop()
+        say("shake exited with status %s" % rc)
+        cp = os.path.join(workdir, "shake-data", "checkpoint")
+        if os.path.exists(cp):
+            with open(cp) as f:
+                for line in f.read().rstrip().splitlines():
+                    say("  checkpoint: " + line)
+        ok = rc == 0
+
+        if args.keep:
+            say()
+            say("servers left running: source %s, cluster %s. Press Enter to stop them."
+                % (source.address, cluster.address))
+            try:
+                input()
+            except EOFError:
+                pass
+    except (AssertionError, harness.ShakeTimeout) as e:
+        say()
+        say("demo stopped: %s" % str(e).splitlines()[0])
+        if proc is not None:
+            for line in proc.result().error_lines:
+                say("  " + line)
+    finally:
+        for w in writers:
+            try:
+                w.stop()
+            except AssertionError:
+                pass
+        step(8, "stop everything")
+        if proc is not None and proc.alive():
+            proc.kill()
+        if cluster is not None:
+            cluster.stop()
+        if source is not None:
+            source.stop()
+        harness.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+        say("stopped; temp files removed")
+    say()
+    say("demo %s" % ("OK: shake kept the target equal to the live source" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shake", default=harness.shake_bin(), help="path of the shake binary")
+    ap.add_argument("--scale", type=int, default=5, help="size of the sample data (200 keys per unit)")
+    ap.add_argument("--write-seconds", type=int, default=5, help="how long to write while shake streams")
+    ap.add_argument("--restore", action="store_true", help="the one-shot restore demo instead of live sync")
+    ap.add_argument("--keep", action="store_true", help="leave the servers running until Enter is pressed")
+    args = ap.parse_args()
+    shake = os.path.abspath(args.shake)
+    if not os.access(shake, os.X_OK):
+        say("demo: no shake binary at %s (run `make bin/shake`)" % shake)
+        return 2
+    return run_restore(args, shake) if args.restore else run_sync(args, shake)
 
 
 if __name__ == "__main__":

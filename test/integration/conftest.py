@@ -77,3 +77,35 @@ def shake_bin():
 def fixtures_dir():
     path = os.environ.get("SHAKE_FIXTURES") or os.path.join(REPO_ROOT, "..", "shared", "fixtures", "rdb")
     return os.path.abspath(path)
+
+
+@pytest.fixture
+def shakes(tmp_path, shake_bin):
+    """Live sync runs in the background: `shakes.config(source, target, **kw)` writes a
+    `type = sync` config in tmp_path (checkpoint dir tmp_path/shake-data, the same for every
+    config of the test, so a restart resumes), `shakes(conf_path)` starts a ShakeProcess.
+    Every one still running at the end of the test is killed (SIGKILL, by pid)."""
+    started = []
+    dir_ = os.path.join(str(tmp_path), "shake-data")
+
+    def start(conf_path, name=None, env=None, echo=None):
+        p = harness.ShakeProcess(str(conf_path), binary=shake_bin, env=env, echo=echo,
+                                 name=name or "shake#%d" % (len(started) + 1))
+        started.append(p)
+        return p
+
+    def config(source, target, conf_name="sync.ini", **kw):
+        kw.setdefault("shake_dir", dir_)
+        kw.setdefault("checkpoint_interval_ms", 200)
+        # no status endpoint: tests running side by side must not fight over 127.0.0.1:9121
+        extra = {sec: dict(kv) for sec, kv in (kw.pop("extra_sections", None) or {}).items()}
+        extra.setdefault("shake", {}).setdefault("status", "")
+        kw["extra_sections"] = extra
+        return harness.write_sync_config(os.path.join(str(tmp_path), conf_name), source, target, **kw)
+
+    start.config = config
+    start.dir = dir_
+    start.checkpoint = os.path.join(dir_, "checkpoint")
+    yield start
+    for p in started:
+        p.kill()

@@ -2,8 +2,9 @@
 
 Owns: starting redis-server processes on 127.0.0.1 (free ports, one temp dir each), building a
 3-master cluster with redis-cli, stopping every process it started by pid, writing shake
-configs and running shake with a time bound. Everything it starts is registered and stopped at
-exit, so a failing test or an interrupted run leaves no server behind.
+configs and running shake with a time bound, or in the background (`ShakeProcess`, for live
+sync: wait for a log line, SIGTERM, kill -9). Everything it starts is registered and stopped at
+exit, so a failing test or an interrupted run leaves no server or shake behind.
 
 Must not: talk to any address but 127.0.0.1, kill anything it did not start, or wait without a
 timeout.
@@ -32,6 +33,7 @@ STOP_TIMEOUT = 10.0   # seconds after SIGTERM before SIGKILL
 CLUSTER_TIMEOUT = 30.0
 
 _live_servers = []    # every RedisServer started and not yet stopped
+_live_shakes = []     # every ShakeProcess started and not yet reaped
 
 
 class ServerStartError(Exception):
@@ -86,8 +88,12 @@ class RedisServer:
     `config` is a dict of extra directives (value lists give repeated directives). The server
     is stopped by pid; its dir is removed on stop unless keep_dir is set."""
 
-    def __init__(self, config=None, name="redis", keep_dir=False, cluster=False):
+    def __init__(self, config=None, name="redis", keep_dir=False, cluster=False, tls=None):
         self.name = name
+        # tls: an object with ca, server_cert, server_key and auth_clients (test_tls.Pki):
+        # the server also listens with TLS on tls_port; `port` stays plain for the harness.
+        self.tls = tls
+        self.tls_port = None
         self.extra = dict(config or {})
         self.cluster = cluster
         self.keep_dir = keep_dir
@@ -118,6 +124,14 @@ class RedisServer:
             base["cluster-enabled"] = "yes"
             base["cluster-config-file"] = os.path.join(self.dir, "nodes.conf")
             base["cluster-node-timeout"] = 5000
+        if self.tls is not None:
+            base.update({"tls-port": self.tls_port, "tls-cert-file": self.tls.server_cert,
+                         "tls-key-file": self.tls.server_key, "tls-ca-cert-file": self.tls.ca,
+                         "tls-auth-clients": "yes" if self.tls.auth_clients else "no"})
+            if self.cluster:
+                # TLS clients get TLS ports in CLUSTER SLOTS; the bus stays at port+10000.
+                base.update({"tls-cluster": "yes", "tls-replication": "yes",
+                             "cluster-port": self.port + 10000})
         base.update(self.extra)
         lines = []
         for key, value in base.items():
@@ -141,6 +155,8 @@ class RedisServer:
         last = None
         for _ in range(5):
             self.port = free_port(need_bus=self.cluster)
+            if self.tls is not None:
+                self.tls_port = free_port()
             try:
                 log = os.path.join(self.dir, "redis.log")
                 if os.path.exists(log):
@@ -219,6 +235,10 @@ class RedisServer:
     def address(self):
         return "%s:%d" % (HOST, self.port)
 
+    @property
+    def tls_address(self):
+        return "%s:%d" % (HOST, self.tls_port)
+
     def client(self, db=0, password=None, **kw):
         """A bytes-in, bytes-out client (decode_responses off), closed when the server stops."""
         if password is None:
@@ -262,17 +282,20 @@ def start_with_rdb(rdb_path, config=None, name="loader", timeout=START_TIMEOUT):
 
 
 class Cluster:
-    """Three masters, no replicas, all slots assigned by `redis-cli --cluster create`."""
+    """`masters` masters (3 by default), no replicas, all slots assigned by `redis-cli --cluster
+    create` (which splits the slots evenly: 3 and 4 masters give different layouts)."""
 
-    def __init__(self, config=None, masters=3):
+    def __init__(self, config=None, masters=3, tls=None):
         self.config = dict(config or {})
+        self.tls = tls
         self.count = masters
         self.nodes = []
 
     def start(self):
         try:
             for i in range(self.count):
-                self.nodes.append(RedisServer(self.config, name="cluster%d" % i, cluster=True).start())
+                self.nodes.append(RedisServer(self.config, name="cluster%d" % i, cluster=True,
+                                              tls=self.tls).start())
             cmd = [REDIS_CLI, "--cluster", "create"] + [n.address for n in self.nodes] + ["--cluster-yes"]
             pw = self.config.get("requirepass")
             if pw:
@@ -345,6 +368,28 @@ class Cluster:
     def dbsize(self):
         return sum(n.client().dbsize() for n in self.nodes)
 
+    def node_id(self, node):
+        return node.client().execute_command("CLUSTER", "MYID").decode()
+
+    def slot_ranges(self):
+        """[(first, last, port)] sorted, as the first node sees them."""
+        return self._slot_map(self.nodes[0])
+
+    def reshard(self, from_node, to_node, slots, timeout=CLUSTER_TIMEOUT):
+        """Move `slots` slots (and their keys) from one master to another with
+        `redis-cli --cluster reshard`; returns its output. Raises on failure or timeout."""
+        cmd = [REDIS_CLI, "--cluster", "reshard", self.nodes[0].address,
+               "--cluster-from", self.node_id(from_node), "--cluster-to", self.node_id(to_node),
+               "--cluster-slots", str(slots), "--cluster-yes", "--cluster-pipeline", "20"]
+        pw = self.config.get("requirepass")
+        if pw:
+            cmd[1:1] = ["-a", pw, "--no-auth-warning"]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+        if r.returncode != 0 or "[ERR]" in out:
+            raise RuntimeError("redis-cli --cluster reshard failed (exit %s):\n%s" % (r.returncode, out[-3000:]))
+        return out
+
     def stop(self):
         for n in self.nodes:
             n.stop()
@@ -352,6 +397,11 @@ class Cluster:
 
 
 def stop_all():
+    for p in list(_live_shakes):
+        try:
+            p.kill()
+        except Exception as e:
+            print("harness: killing %r: %r" % (p, e), file=sys.stderr)
     for s in list(_live_servers):
         try:
             s.stop()
@@ -386,15 +436,58 @@ def write_config(path, files, target, on_existing=None, db_map=None, username=No
         sections["target"]["on_existing"] = on_existing
     if db_map:
         sections["target"]["db_map"] = ", ".join("%d:%d" % (s, d) for s, d in sorted(db_map.items()))
+    return _write_sections(path, sections, extra_sections)
+
+
+def _write_sections(path, sections, extra_sections=None):
     for sec, kv in (extra_sections or {}).items():
         sections.setdefault(sec, {}).update(kv)
     with open(path, "w") as f:
         for sec, kv in sections.items():
             f.write("[%s]\n" % sec)
             for k, v in kv.items():
+                if v is None:  # extra_sections may remove a key
+                    continue
                 f.write("%s = %s\n" % (k, v))
             f.write("\n")
     return path
+
+
+def _address_of(endpoint):
+    if isinstance(endpoint, str):
+        return endpoint
+    if isinstance(endpoint, (list, tuple)):
+        return ", ".join(_address_of(e) for e in endpoint)
+    return endpoint.address
+
+
+def write_sync_config(path, source, target, db_map=None, on_existing=None, username=None,
+                      password=None, target_username=None, target_password=None, shake_dir=None,
+                      log_level="info", checkpoint_interval_ms=None, extra_sections=None):
+    """A `[source] type = sync` config. `source`: an address, a RedisServer, a Cluster, or a
+    list of them (several candidate addresses); `target` likewise. `username`/`password` are
+    the source's, `target_*` the target's. `extra_sections` as for write_config."""
+    sections = {
+        "source": {"type": "sync", "address": _address_of(source)},
+        "target": {"address": _address_of(target)},
+        "shake": {"dir": shake_dir or os.path.join(os.path.dirname(path), "shake-data"),
+                  "log_level": log_level},
+    }
+    if username is not None:
+        sections["source"]["username"] = username
+    if password is not None:
+        sections["source"]["password"] = password
+    if target_username is not None:
+        sections["target"]["username"] = target_username
+    if target_password is not None:
+        sections["target"]["password"] = target_password
+    if on_existing is not None:
+        sections["target"]["on_existing"] = on_existing
+    if db_map:
+        sections["target"]["db_map"] = ", ".join("%d:%d" % (s, d) for s, d in sorted(db_map.items()))
+    if checkpoint_interval_ms is not None:
+        sections["shake"]["checkpoint_interval_ms"] = checkpoint_interval_ms
+    return _write_sections(path, sections, extra_sections)
 
 
 class ShakeResult:
@@ -507,6 +600,218 @@ def stream_shake(conf_path, timeout=300, out=sys.stdout, binary=None, prefix="  
         out.write(prefix + lines[-1] + "\n")
     text = "\n".join(lines)
     return ShakeResult(argv, proc.returncode, text, text, time.monotonic() - t0)
+
+
+class ShakeTimeout(AssertionError):
+    """A bounded wait on a ShakeProcess ran out; the message holds the log's tail."""
+
+
+class ShakeProcess:
+    """`shake -conf FILE` running in the background (live sync).
+
+    Both pipes are read by threads into `lines` (stdout and stderr merged, in arrival order
+    per pipe); `echo` (a file) gets a copy of each line as it arrives. Bounded waits:
+    `wait_for` a log line, `wait_exit`; ways to end it: `stop` (SIGTERM, returns the exit
+    status), `kill` (SIGKILL). Registered for cleanup at exit; tests should still end it."""
+
+    def __init__(self, conf_path, binary=None, env=None, echo=None, prefix="  | ", name="shake"):
+        import threading
+        self.binary = binary or shake_bin()
+        self.argv = [self.binary, "-conf", conf_path]
+        self.conf_path = conf_path
+        self.name = name
+        self.echo = echo
+        self.prefix = prefix
+        self.lines = []            # [(monotonic time, "out"|"err", text)]
+        self._cond = threading.Condition()
+        self._eof = 0
+        full_env = dict(os.environ)
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=full_env,
+                                     preexec_fn=_die_with_parent, start_new_session=True)
+        _live_shakes.append(self)
+        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, "out"), daemon=True),
+                         threading.Thread(target=self._pump, args=(self.proc.stderr, "err"), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, pipe, which):
+        for raw in iter(pipe.readline, b""):
+            text = raw.decode(errors="replace").rstrip("\r\n")
+            with self._cond:
+                self.lines.append((time.monotonic(), which, text))
+                self._cond.notify_all()
+            if self.echo is not None:
+                try:
+                    self.echo.write(self.prefix + text + "\n")
+                    self.echo.flush()
+                except (OSError, ValueError):
+                    pass
+        pipe.close()
+        with self._cond:
+            self._eof += 1
+            self._cond.notify_all()
+
+    # --- reading the log ---------------------------------------------------------------
+
+    def mark(self):
+        """The current number of lines: pass it as `since` to wait for a later line."""
+        with self._cond:
+            return len(self.lines)
+
+    def text(self, since=0):
+        with self._cond:
+            return "\n".join(l[2] for l in self.lines[since:])
+
+    @property
+    def stderr(self):
+        with self._cond:
+            return "\n".join(l[2] for l in self.lines if l[1] == "err")
+
+    @property
+    def stdout(self):
+        with self._cond:
+            return "\n".join(l[2] for l in self.lines if l[1] == "out")
+
+    def find(self, pattern, since=0):
+        """The first match of `pattern` (a regex string or compiled) in a line from `since`, or None."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        with self._cond:
+            for _, _, text in self.lines[since:]:
+                m = rx.search(text)
+                if m:
+                    return m
+        return None
+
+    def find_all(self, pattern, since=0):
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        with self._cond:
+            return [m for m in (rx.search(t) for _, _, t in self.lines[since:]) if m]
+
+    def tail(self, n=40):
+        with self._cond:
+            return "\n".join(l[2] for l in self.lines[-n:])
+
+    def describe(self, n=60):
+        rc = self.proc.poll()
+        return ("%s (%s) %s after %.1fs\n--- last %d lines ---\n%s"
+                % (self.name, " ".join(self.argv), "running" if rc is None else "exited %s" % rc,
+                   time.monotonic() - self.t0, n, self.tail(n)))
+
+    def wait_for(self, pattern, timeout=20.0, since=0, what=None):
+        """Wait until a line from `since` matches `pattern`; return the match. Raises
+        ShakeTimeout (with the log) on timeout, or at once when shake exits without it."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        pos = since
+        with self._cond:
+            while True:
+                while pos < len(self.lines):
+                    m = rx.search(self.lines[pos][2])
+                    if m:
+                        return m
+                    pos += 1
+                if self._eof >= 2 and self.proc.poll() is not None:
+                    raise ShakeTimeout("%s exited before logging %s\n%s"
+                                       % (self.name, what or repr(rx.pattern), self.describe()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ShakeTimeout("no line matching %s within %.0fs\n%s"
+                                       % (what or repr(rx.pattern), timeout, self.describe()))
+                self._cond.wait(min(left, 0.2))
+
+    # --- process -----------------------------------------------------------------------
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    @property
+    def returncode(self):
+        return self.proc.poll()
+
+    def _reap(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for t in self._threads:
+            t.join(timeout=5)
+        if self in _live_shakes:
+            _live_shakes.remove(self)
+        return self.proc.returncode
+
+    def wait_exit(self, timeout=20.0):
+        """The exit status, or None when shake is still running after `timeout`."""
+        return self._reap(timeout)
+
+    def stop(self, timeout=20.0):
+        """SIGTERM (by pid), then wait up to `timeout`. Returns the exit status; a shake
+        that does not exit in time is killed with SIGKILL and ShakeTimeout is raised."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        rc = self._reap(timeout)
+        if rc is None:
+            self.kill()
+            raise ShakeTimeout("%s did not exit within %.0fs of SIGTERM\n%s" % (self.name, timeout, self.describe()))
+        return rc
+
+    def kill(self):
+        """SIGKILL (by pid) and reap."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        self._reap(STOP_TIMEOUT)
+        return self.proc.returncode
+
+    def result(self):
+        """A ShakeResult of the run so far (for assert_one_error / check_ok)."""
+        return ShakeResult(self.argv, self.proc.poll(), self.stdout, self.stderr, time.monotonic() - self.t0)
+
+    def __repr__(self):
+        return "<ShakeProcess %s pid %s>" % (self.name, self.proc.pid)
+
+
+def wait_until(predicate, timeout, interval=0.1, what="condition", shake=None):
+    """Poll predicate() until it returns a true value (returned); AssertionError on timeout.
+    Exceptions from predicate count as "not yet" (the last one is reported). With `shake` (a
+    ShakeProcess), give up as soon as it exits, showing its log."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        if shake is not None and not shake.alive():
+            raise AssertionError("%s: shake exited (status %s) first\n%s" % (what, shake.returncode, shake.describe(20)))
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 -- reported below
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s: not reached within %.0fs%s"
+                                 % (what, timeout, " (last error: %r)" % (last,) if last else ""))
+        time.sleep(interval)
+
+
+def info_section(server, section):
+    """INFO <section> of a RedisServer as a dict (redis-py's parsing)."""
+    return server.client().info(section)
+
+
+def sync_counters(server):
+    """(sync_full, sync_partial_ok) from the server's INFO stats."""
+    s = server.client().info("stats")
+    return int(s["sync_full"]), int(s["sync_partial_ok"])
 
 
 def restore(workdir, files, target, timeout=120, env=None, conf_name="shake.ini", **conf):
