@@ -10,11 +10,14 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "shake/cutover.h"
 #include "shake/log.h"
 #include "shake/restore.h"
+#include "shake/status_client.h"
+#include "shake/status.h" /* SHAKE_VERSION */
 #include "shake/sync.h"
+#include "shake/verify.h"
 
-#define SHAKE_VERSION "0.1.0"
 
 #define EXIT_RUNTIME_FAILURE 1
 #define EXIT_USAGE 2
@@ -22,6 +25,9 @@
 static void print_usage(FILE *out) {
     fprintf(out,
             "usage: shake -conf FILE      run the job the config describes\n"
+            "       shake cutover -conf FILE [--pause SECONDS] [--timeout SECONDS]\n"
+            "       shake verify -conf FILE [--sample PCT] [--rounds N]\n"
+            "       shake status -conf FILE [--json]\n"
             "       shake --version\n"
             "       shake --help\n"
             "See docs/config.md for the config keys.\n");
@@ -87,6 +93,75 @@ static int run_conf(const char *path) {
     return rc;
 }
 
+/* Load a config for an operator command (cutover, verify); 2 on failure. */
+static int load_operator_conf(struct shake_conf *conf, const char *path) {
+    char err[CONF_ERR_LEN];
+    conf_init(conf);
+    if (conf_load(conf, path, err, sizeof(err)) == 0) return 0;
+    fprintf(stderr, "shake: error: %s\n", err);
+    conf_free(conf);
+    return EXIT_USAGE;
+}
+
+/* `shake cutover`: see docs/cutover.md. */
+static int run_cutover(int argc, char **argv) {
+    struct cutover_options options;
+    const char *path;
+    char err[1024];
+    if (cutover_parse_args(argc, argv, &path, &options, err, sizeof(err)) != 0) {
+        fprintf(stderr, "shake: error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    struct shake_conf conf;
+    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
+    signal(SIGPIPE, SIG_IGN);
+    err[0] = '\0';
+    int rc = cutover_run(ev_default_loop(0), &conf, &options, stdout, err, sizeof(err));
+    fflush(stdout);
+    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
+    conf_free(&conf);
+    return rc;
+}
+
+/* `shake status`: see docs/status.md. Exit 0 caught up, 1 not, 2 unreachable. */
+static int run_status(int argc, char **argv) {
+    const char *path;
+    int json;
+    char err[1024];
+    if (status_client_parse_args(argc, argv, &path, &json, err, sizeof(err)) != 0) {
+        fprintf(stderr, "shake: error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    struct shake_conf conf;
+    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
+    signal(SIGPIPE, SIG_IGN);
+    int rc = status_client_run(&conf.shake, json, stdout, err, sizeof(err));
+    fflush(stdout);
+    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
+    conf_free(&conf);
+    return rc;
+}
+
+/* `shake verify`: see docs/cutover.md. */
+static int run_verify(int argc, char **argv) {
+    struct verify_options options;
+    const char *path;
+    char err[1024];
+    if (verify_parse_args(argc, argv, &path, &options, err, sizeof(err)) != 0) {
+        fprintf(stderr, "shake: error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    struct shake_conf conf;
+    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
+    signal(SIGPIPE, SIG_IGN);
+    err[0] = '\0';
+    int rc = verify_run(ev_default_loop(0), &conf, &options, stdout, err, sizeof(err));
+    fflush(stdout);
+    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
+    conf_free(&conf);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         print_usage(stdout);
@@ -96,6 +171,9 @@ int main(int argc, char **argv) {
         printf("shake %s\n", SHAKE_VERSION);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "cutover") == 0) return run_cutover(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "verify") == 0) return run_verify(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "status") == 0) return run_status(argc - 2, argv + 2);
     if (argc == 3 && (strcmp(argv[1], "-conf") == 0 || strcmp(argv[1], "--conf") == 0))
         return run_conf(argv[2]);
     fprintf(stderr, "shake: error: expected -conf FILE\n");

@@ -39,9 +39,17 @@ void progress_update(struct progress *progress, const char *phase, uint64_t byte
     double keys_rate = elapsed > 0 ? (double)keys / elapsed : 0;
     double percent = bytes_total ? 100.0 * (double)bytes_done / (double)bytes_total : 0;
     char eta[32];
-    progress_format_eta(rate > 0 ? (double)(bytes_total - bytes_done) / rate : -1, eta,
+    progress_format_eta(rate > 0 && bytes_total >= bytes_done
+                            ? (double)(bytes_total - bytes_done) / rate
+                            : -1,
+                        eta,
                         sizeof(eta));
-    if (progress->on_terminal) {
+    if (bytes_total == 0 && progress->on_terminal) { /* size unknown: a diskless transfer */
+        fprintf(stderr, "\r\033[K%s %.1f MB  %llu keys  %.0f keys/s", phase,
+                (double)bytes_done / 1e6, (unsigned long long)keys, keys_rate);
+        fflush(stderr);
+        progress->line_drawn = 1;
+    } else if (progress->on_terminal) {
         fprintf(stderr, "\r\033[K%s %5.1f%%  %.1f/%.1f MB  %llu keys  %.0f keys/s  ETA %s", phase,
                 percent, (double)bytes_done / 1e6, (double)bytes_total / 1e6,
                 (unsigned long long)keys, keys_rate, eta);

@@ -23,10 +23,15 @@
 #include "reader/replica.h"
 #include "shake/checkpoint.h"
 #include "shake/log.h"
+#include "shake/progress.h"
+#include "shake/status.h"
 #include "writer/writer.h"
 
+/* The replication id a checkpoint holds for a shard whose full sync is under way. */
+#define SYNC_NO_REPLID "0000000000000000000000000000000000000000"
 #define SYNC_ENTRIES_PER_SHARD_TURN 1024
-#define SYNC_STATUS_INTERVAL 5.0
+#define SYNC_STATUS_TICK 1.0     /* the status model and the progress bar, seconds */
+#define SYNC_STATUS_LOG_TICKS 5  /* a status log line every this many ticks */
 #define SYNC_MAX_ELEMENT (4ULL * 1024 * 1024 * 1024)
 #define SYNC_CHUNK_MAX_ITEMS 4096
 #define SYNC_CHUNK_MAX_BYTES (4 * 1024 * 1024)
@@ -71,6 +76,12 @@ struct sync_job {
     char checkpoint_path[4096];
     int checkpoint_dirty;
     int stopping;
+    int rediscovering;                 /* a discovery for moved masters is running */
+    struct status status;              /* owned; see shake/status.h */
+    struct status_server *status_server; /* owned; NULL when off */
+    struct progress progress;          /* the RDB phase's live line */
+    int progress_shown;
+    unsigned status_ticks;
 
     ev_idle pump;
     ev_timer checkpoint_timer;
@@ -103,21 +114,51 @@ static void sync_save_checkpoint(struct sync_job *job) {
     job->checkpoint_dirty = 0;
 }
 
-/* Forget a shard's checkpoint at once: a full sync is rewriting its data, and a
+/* Forget a shard's position at once: a full sync is rewriting its data, and a
  * restart must not continue the old stream over a half-written RDB. */
 static void sync_forget_checkpoint(struct sync_job *job, struct sync_shard *shard) {
-    struct checkpoint kept;
     char err[512];
-    checkpoint_init(&kept);
-    for (int i = 0; i < job->checkpoint.count; i++) {
-        const struct checkpoint_shard *saved = &job->checkpoint.shards[i];
-        if (strcmp(saved->name, shard->name) != 0)
-            checkpoint_set(&kept, saved->name, saved->replid, saved->offset, saved->db);
+    /* The shard stays in the file with an id no master has, so that a restart
+     * knows the target's keys are this sync's (no on_existing refusal) and asks
+     * for a full sync again. */
+    if (checkpoint_set(&job->checkpoint, shard->name, SYNC_NO_REPLID, 0, 0) != 0 ||
+        checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
+        sync_fail(job, "%s: cannot record the start of a full sync", job->checkpoint_path);
+        return;
     }
-    checkpoint_free(&job->checkpoint);
-    job->checkpoint = kept;
-    if (checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0)
-        sync_fail(job, "%s", err);
+    job->checkpoint_dirty = 0;
+}
+
+/* A one-word command entry of a shard's stream (PING, FLUSHALL), made by shake
+ * itself. NULL when out of memory. */
+static struct shake_entry *sync_new_command(const struct sync_shard *shard, const char *name,
+                                            uint64_t offset, int db) {
+    struct shake_entry *entry = shake_entry_new(SHAKE_ENTRY_CMD);
+    if (entry == NULL) return NULL;
+    entry->argv = calloc(1, sizeof(char *));
+    entry->argv_len = calloc(1, sizeof(size_t));
+    if (entry->argv == NULL || entry->argv_len == NULL ||
+        (entry->argv[0] = strdup(name)) == NULL) {
+        shake_entry_free(entry);
+        return NULL;
+    }
+    entry->argc = 1;
+    entry->argv_len[0] = strlen(name);
+    entry->source = shard->index;
+    entry->offset = offset;
+    entry->db = db;
+    return entry;
+}
+
+/* A position marker: a PING the writer drops and acknowledges in order. Submitted
+ * when the stream starts, it makes the sync resumable at the RDB's offset once every
+ * key of the RDB has been acknowledged, even if no write follows. */
+static void sync_submit_position_marker(struct sync_job *job, struct sync_shard *shard,
+                                        uint64_t offset, int db) {
+    char err[512];
+    struct shake_entry *marker = sync_new_command(shard, "PING", offset, db);
+    if (marker != NULL && writer_submit(job->writer, marker, err, sizeof(err)) != 0)
+        shake_entry_free(marker);
 }
 
 /* Stop reading everything, drain what is in flight, then end the loop. */
@@ -163,7 +204,8 @@ static void sync_on_acked(void *ctx, int source, uint64_t offset) {
     struct sync_job *job = ctx;
     if (source < 0 || source >= job->shard_count) return;
     struct sync_shard *shard = &job->shards[source];
-    if (!shard->in_stream) return;
+    /* A resumed stream may repeat a few keep-alive commands: never move back. */
+    if (!shard->in_stream || (shard->resumable && offset < shard->acked_offset)) return;
     while (shard->db_changes_count > 0 &&
            shard->db_changes[shard->db_changes_head].offset <= offset) {
         shard->acked_db = shard->db_changes[shard->db_changes_head].db;
@@ -207,6 +249,8 @@ static int sync_submit(struct sync_job *job, struct sync_shard *shard, struct sh
         if (entry->kind == SHAKE_ENTRY_CMD &&
             job->conf->target.on_unsupported == CONF_ON_UNSUPPORTED_SKIP) {
             log_warn("shard %s: skipped: %s", shard->name, filter_error(job->filter));
+            snprintf(job->status.shards[shard->index].last_error, STATUS_TEXT_MAX, "skipped: %s",
+                     filter_error(job->filter));
             if (sync_make_offset_marker(entry) == 0) break;
             shake_entry_free(entry);
             return 0;
@@ -263,15 +307,57 @@ static void sync_wake(struct sync_job *job) {
     if (!job->stopping && !writer_is_full(job->writer)) ev_idle_start(job->loop, &job->pump);
 }
 
+/* Note when stream bytes arrived, for lag_ms (see status.h). */
+static void sync_sample_lag(struct sync_shard *shard) {
+    struct replica_progress progress;
+    if (shard->index >= shard->job->status.shard_count) return;
+    replica_get_progress(shard->replica, &progress);
+    if (progress.phase != REPLICA_STREAM) return;
+    struct status_shard *seen = &shard->job->status.shards[shard->index];
+    seen->acked_offset = shard->acked_offset;
+    status_lag_received(seen, progress.received_offset + progress.buffered_bytes, progress_now());
+}
+
 static void sync_on_replica_readable(void *ctx) {
     struct sync_shard *shard = ctx;
     shard->has_entries = 1;
+    sync_sample_lag(shard);
     sync_wake(shard->job);
+}
+
+/* A new full sync of a shard whose keys an earlier sync already wrote: keys the
+ * source deleted meanwhile would survive on the target. When the target held
+ * nothing but this sync's keys (empty at the first start) and the source is one
+ * shard, FLUSHALL goes first, in order before the RDB's keys. Otherwise only a
+ * warning can be given. */
+static void sync_clear_before_resync(struct sync_job *job, struct sync_shard *shard) {
+    if (!job->checkpoint.target_was_empty || job->shard_count != 1) {
+        log_warn("shard %s: keys deleted on the source since the last sync may remain on the "
+                 "target (it held other keys, or the source has several shards); run "
+                 "`shake verify` to list them",
+                 shard->name);
+        return;
+    }
+    log_info("shard %s: clearing the target (FLUSHALL) before the new full sync: it holds only "
+             "this sync's keys",
+             shard->name);
+    struct shake_entry *flush = sync_new_command(shard, "FLUSHALL", 0, 0);
+    char err[512];
+    if (flush == NULL) {
+        sync_fail(job, "out of memory");
+        return;
+    }
+    if (writer_submit(job->writer, flush, err, sizeof(err)) != 0) {
+        shake_entry_free(flush);
+        sync_fail(job, "shard %s: cannot clear the target before a full sync: %s", shard->name,
+                  err);
+    }
 }
 
 static void sync_on_full_sync(void *ctx, const char *replid, uint64_t offset,
                               const char *reason) {
     struct sync_shard *shard = ctx;
+    progress_clear(&shard->job->progress);
     log_info("shard %s (%s): full sync from %s at offset %llu (%s)", shard->name,
              shard->address, replid, (unsigned long long)offset, reason);
     shard->in_stream = 0;
@@ -281,14 +367,19 @@ static void sync_on_full_sync(void *ctx, const char *replid, uint64_t offset,
     snprintf(shard->replid, sizeof(shard->replid), "%s", replid);
     shard->acked_offset = offset;
     shard->acked_db = 0;
+    if (shard->index < shard->job->status.shard_count)
+        status_lag_reset(&shard->job->status.shards[shard->index]);
+    if (checkpoint_find(&shard->job->checkpoint, shard->name) != NULL)
+        sync_clear_before_resync(shard->job, shard);
     sync_forget_checkpoint(shard->job, shard);
 }
 
-static void sync_on_stream_started(void *ctx) {
+static void sync_on_stream_started(void *ctx, int continued) {
     struct sync_shard *shard = ctx;
+    progress_clear(&shard->job->progress);
     struct replica_progress progress;
     replica_get_progress(shard->replica, &progress);
-    if (progress.partial_syncs > 0 && progress.full_syncs == 0 && !shard->in_stream)
+    if (continued)
         log_info("shard %s (%s): continuing %s at offset %llu, no full sync needed",
                  shard->name, shard->address, progress.replid,
                  (unsigned long long)progress.received_offset);
@@ -298,10 +389,54 @@ static void sync_on_stream_started(void *ctx) {
     snprintf(shard->replid, sizeof(shard->replid), "%s", progress.replid);
     shard->in_stream = 1;
     shard->submitted_db = progress.db;
+    sync_submit_position_marker(shard->job, shard, progress.received_offset, progress.db);
+    sync_sample_lag(shard);
+}
+
+/* A failover moved the shard's master: point the replica at the new one. */
+static void sync_on_rediscovered(void *ctx, struct discover_result *found, const char *error) {
+    struct sync_job *job = ctx;
+    job->rediscovering = 0;
+    if (found == NULL) {
+        log_warn("source: looking for moved masters failed: %s", error ? error : "unknown");
+        return;
+    }
+    for (int i = 0; i < found->shard_count && !job->stopping; i++) {
+        for (int j = 0; j < job->shard_count; j++) {
+            struct sync_shard *shard = &job->shards[j];
+            if (strcmp(shard->name, found->shards[i].name) != 0) continue;
+            char address[sizeof(shard->address)];
+            snprintf(address, sizeof(address), "%s:%d", found->shards[i].host,
+                     found->shards[i].port);
+            if (strcmp(address, shard->address) == 0) continue;
+            log_info("shard %s: master moved from %s to %s; continuing there with PSYNC",
+                     shard->name, shard->address, address);
+            if (replica_set_address(shard->replica, found->shards[i].host,
+                                    found->shards[i].port) == 0)
+                snprintf(shard->address, sizeof(shard->address), "%s", address);
+        }
+    }
+    discover_result_free(found);
+}
+
+static void sync_on_reconnecting(void *ctx, const char *reason, int attempts) {
+    struct sync_shard *shard = ctx;
+    struct sync_job *job = shard->job;
+    log_warn("shard %s (%s): link lost (%s); reconnecting, attempt %d", shard->name,
+             shard->address, reason, attempts);
+    /* After a failed retry, the master may have moved: ask the source again. */
+    if (attempts >= 2 && !job->rediscovering && !job->stopping) {
+        job->rediscovering = 1;
+        if (discover_start(job->loop, &job->conf->source, sync_on_rediscovered, job) != 0)
+            job->rediscovering = 0;
+    }
 }
 
 static void sync_on_replica_failed(void *ctx, const char *message) {
     struct sync_shard *shard = ctx;
+    if (shard->index < shard->job->status.shard_count)
+        snprintf(shard->job->status.shards[shard->index].last_error, STATUS_TEXT_MAX, "%s",
+                 message);
     sync_fail(shard->job, "%s", message);
 }
 
@@ -330,6 +465,10 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
         return;
     }
     job->shard_count = found->shard_count;
+    if (status_set_shard_count(&job->status, found->shard_count) != 0) {
+        sync_fail(job, "out of memory");
+        return;
+    }
     const struct conf_source *source = &job->conf->source;
     for (int i = 0; i < found->shard_count; i++) {
         struct sync_shard *shard = &job->shards[i];
@@ -338,7 +477,16 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
         snprintf(shard->name, sizeof(shard->name), "%s", found->shards[i].name);
         snprintf(shard->address, sizeof(shard->address), "%s:%d", found->shards[i].host,
                  found->shards[i].port);
+        snprintf(job->status.shards[i].name, sizeof(job->status.shards[i].name), "%s",
+                 shard->name);
+        snprintf(job->status.shards[i].address, sizeof(job->status.shards[i].address), "%s",
+                 shard->address);
         const struct checkpoint_shard *saved = checkpoint_find(&job->checkpoint, shard->name);
+        if (saved != NULL && strcmp(saved->replid, SYNC_NO_REPLID) == 0) {
+            log_info("shard %s (%s): the previous full sync did not finish; starting a new one",
+                     shard->name, shard->address);
+            saved = NULL;
+        }
         struct replica_options options = {
             .source = i,
             .host = found->shards[i].host,
@@ -368,6 +516,7 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
             .readable = sync_on_replica_readable,
             .full_sync = sync_on_full_sync,
             .stream_started = sync_on_stream_started,
+            .reconnecting = sync_on_reconnecting,
             .failed = sync_on_replica_failed,
         };
         shard->replica = replica_new(job->loop, &options, &callbacks);
@@ -403,6 +552,7 @@ static void sync_on_writer_ready(void *ctx) {
              job->conf->target.port, info->is_cluster ? "cluster" : "standalone",
              info->version_major, info->version_minor, info->version_patch, info->master_count,
              info->master_count == 1 ? "" : "s", (unsigned long long)info->keys);
+    if (job->checkpoint.count == 0) job->checkpoint.target_was_empty = info->keys == 0;
     if (info->keys > 0 && job->checkpoint.count == 0 &&
         job->conf->target.on_existing == CONF_ON_EXISTING_ERROR) {
         sync_fail(job,
@@ -436,7 +586,9 @@ static void sync_on_writer_failed(void *ctx, const char *message) {
 }
 
 static void sync_on_key_error(void *ctx, const char *message) {
-    (void)ctx;
+    struct sync_job *job = ctx;
+    progress_clear(&job->progress);
+    snprintf(job->status.last_key_error, sizeof(job->status.last_key_error), "%s", message);
     log_error("%s", message);
 }
 
@@ -445,30 +597,95 @@ static void sync_on_checkpoint_timer(struct ev_loop *loop, ev_timer *timer, int 
     sync_save_checkpoint(timer->data);
 }
 
-static void sync_log_status(struct sync_job *job) {
-    for (int i = 0; i < job->shard_count; i++) {
+/* Copy what the replicas, the writer and the filter know into the status model. */
+static void sync_refresh_status(void *ctx) {
+    struct sync_job *job = ctx;
+    struct status *status = &job->status;
+    for (int i = 0; i < job->shard_count && i < status->shard_count; i++) {
         struct sync_shard *shard = &job->shards[i];
+        struct status_shard *out = &status->shards[i];
         struct replica_progress progress;
+        struct writer_source_stats written;
+        if (shard->replica == NULL) continue;
         replica_get_progress(shard->replica, &progress);
-        uint64_t lag = shard->in_stream && progress.received_offset > shard->acked_offset
-                           ? progress.received_offset - shard->acked_offset
-                           : 0;
-        if (progress.phase == REPLICA_RDB)
-            log_info("shard %s: rdb %llu/%llu bytes, %llu keys", shard->name,
-                     (unsigned long long)progress.rdb_bytes_done,
-                     (unsigned long long)progress.rdb_bytes_total,
-                     (unsigned long long)shard->keys_submitted);
-        else
-            log_info("shard %s: %s, received offset %llu, acked %llu, lag %llu bytes",
-                     shard->name, replica_phase_name(progress.phase),
-                     (unsigned long long)progress.received_offset,
-                     (unsigned long long)shard->acked_offset, (unsigned long long)lag);
+        writer_source_stats(job->writer, i, &written);
+        out->phase = replica_phase_name(progress.phase);
+        out->rdb_bytes_done = progress.rdb_bytes_done;
+        out->rdb_bytes_total = progress.rdb_bytes_total;
+        out->keys_written = written.keys_written;
+        out->ops_done = written.keys_written + written.commands_written;
+        out->received_offset = progress.received_offset;
+        out->buffered_bytes = progress.buffered_bytes;
+        out->acked_offset = shard->acked_offset;
+        out->full_syncs = progress.full_syncs;
+        out->partial_syncs = progress.partial_syncs;
+        out->reconnects = progress.reconnects;
     }
+    status->writer_in_flight = writer_in_flight(job->writer);
+    status->writer_idle = writer_is_idle(job->writer);
+    status->writer = *writer_stats(job->writer);
+    status->filter = *filter_stats(job->filter);
+}
+
+/* One line per shard, from the status model. */
+static void sync_log_status(struct sync_job *job) {
+    sync_refresh_status(job);
+    status_update(&job->status, progress_now());
+    progress_clear(&job->progress);
+    for (int i = 0; i < job->status.shard_count; i++) {
+        const struct status_shard *shard = &job->status.shards[i];
+        if (strcmp(shard->phase, "rdb") == 0)
+            log_info("shard %s: rdb %llu/%llu bytes, %llu keys written", shard->name,
+                     (unsigned long long)shard->rdb_bytes_done,
+                     (unsigned long long)shard->rdb_bytes_total,
+                     (unsigned long long)shard->keys_written);
+        else
+            log_info("shard %s: %s, received offset %llu, acked %llu, lag %llu bytes %llu ms, "
+                     "%.0f ops/s",
+                     shard->name, shard->phase, (unsigned long long)shard->received_offset,
+                     (unsigned long long)shard->acked_offset,
+                     (unsigned long long)shard->lag_bytes, (unsigned long long)shard->lag_ms,
+                     shard->ops_per_sec);
+    }
+}
+
+/* On a terminal, while some shard receives its RDB: one live line over all shards
+ * (the total is unknown when any transfer is diskless). */
+static void sync_show_rdb_progress(struct sync_job *job) {
+    uint64_t done = 0, total = 0, keys = 0;
+    int receiving = 0, unknown_size = 0;
+    for (int i = 0; i < job->status.shard_count; i++) {
+        const struct status_shard *shard = &job->status.shards[i];
+        if (strcmp(shard->phase, "rdb") != 0) continue;
+        receiving = 1;
+        done += shard->rdb_bytes_done;
+        total += shard->rdb_bytes_total;
+        keys += shard->keys_written;
+        unknown_size |= shard->rdb_bytes_total == 0;
+    }
+    if (!receiving || !job->progress.on_terminal) {
+        if (job->progress_shown) progress_clear(&job->progress);
+        job->progress_shown = 0;
+        return;
+    }
+    if (!job->progress_shown) { /* rates need a second of history: draw from the next tick */
+        job->progress.started = progress_now();
+        job->progress_shown = 1;
+        return;
+    }
+    progress_update(&job->progress, "rdb", done, unknown_size ? 0 : total, keys);
 }
 
 static void sync_on_status_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
     (void)loop, (void)revents;
-    sync_log_status(timer->data);
+    struct sync_job *job = timer->data;
+    if (++job->status_ticks % SYNC_STATUS_LOG_TICKS == 0) {
+        sync_log_status(job);
+    } else {
+        sync_refresh_status(job);
+        status_update(&job->status, progress_now());
+    }
+    sync_show_rdb_progress(job);
 }
 
 static void sync_on_signal(struct ev_loop *loop, ev_signal *watcher, int revents) {
@@ -507,8 +724,7 @@ static void sync_watchers_start(struct sync_job *job) {
     ev_timer_init(&job->checkpoint_timer, sync_on_checkpoint_timer, interval, interval);
     job->checkpoint_timer.data = job;
     ev_timer_start(job->loop, &job->checkpoint_timer);
-    ev_timer_init(&job->status_timer, sync_on_status_timer, SYNC_STATUS_INTERVAL,
-                  SYNC_STATUS_INTERVAL);
+    ev_timer_init(&job->status_timer, sync_on_status_timer, SYNC_STATUS_TICK, SYNC_STATUS_TICK);
     job->status_timer.data = job;
     ev_timer_start(job->loop, &job->status_timer);
     ev_signal_init(&job->sigint, sync_on_signal, SIGINT);
@@ -538,10 +754,15 @@ static void sync_free_shards(struct sync_job *job) {
 int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_result *result) {
     struct sync_job job = {.loop = loop, .conf = conf, .result = result};
     memset(result, 0, sizeof(*result));
+    status_init(&job.status, "sync");
+    progress_init(&job.progress, conf->shake.progress);
     for (int i = 0; i < conf->warning_count; i++) /* once per run: see conf.h */
         log_warn("%s", conf->warnings[i]);
     checkpoint_init(&job.checkpoint);
-    if (sync_prepare_dir(&job) != 0) return -1;
+    if (sync_prepare_dir(&job) != 0) {
+        status_free(&job.status);
+        return -1;
+    }
     /* A sync rewrites keys it wrote before (a new full sync after a restart), so the
      * writer always replaces; on_existing is checked once, above, at the start. */
     job.target = conf->target;
@@ -559,21 +780,27 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     if (job.writer == NULL) {
         snprintf(result->error, sizeof(result->error), "out of memory");
         checkpoint_free(&job.checkpoint);
+        status_free(&job.status);
         return -1;
     }
     job.filter = filter_new(conf, NULL, result->error, sizeof(result->error));
     if (job.filter == NULL) {
         writer_free(job.writer);
         checkpoint_free(&job.checkpoint);
+        status_free(&job.status);
         return -1;
     }
+    job.status_server =
+        status_server_start(loop, &conf->shake, &job.status, sync_refresh_status, &job);
     sync_watchers_start(&job);
     writer_start(job.writer);
     ev_run(loop, 0);
     sync_watchers_stop(&job);
     sync_save_checkpoint(&job);
     sync_log_status(&job);
+    status_server_free(job.status_server);
     sync_free_shards(&job);
+    status_free(&job.status);
     const struct filter_stats *filtered = filter_stats(job.filter);
     if (filter_is_active(job.filter))
         log_info("filter: %llu keys, %llu commands, %llu functions filtered; %llu commands "
