@@ -60,11 +60,15 @@ struct replica {
     size_t tail_len;
 
     struct cmd_stream *stream;        /* owned, during the stream */
-    uint64_t resume_offset;           /* where a reconnect continues */
+    uint64_t received_offset;         /* end of the last command parsed */
+    uint64_t resume_offset;           /* where a reconnect continues: the end of the last
+                                         command that is not PING or REPLCONF */
     int resume_db;
 
     ev_timer ack_timer;
     ev_timer retry_timer;
+    int failed_attempts;              /* reconnects since the stream last ran */
+    struct conn_callbacks conn_callbacks;
     double backoff;
     struct replica_progress counters;
 };
@@ -120,7 +124,7 @@ static void replica_send_command(struct replica *replica, const char *fmt, ...) 
 
 static void replica_send_ack(struct replica *replica) {
     char offset[32];
-    snprintf(offset, sizeof(offset), "%llu", (unsigned long long)replica->resume_offset);
+    snprintf(offset, sizeof(offset), "%llu", (unsigned long long)replica->received_offset);
     replica_send_command(replica, "REPLCONF ACK %s", offset);
 }
 
@@ -141,6 +145,9 @@ static void replica_reset_link(struct replica *replica) {
     free(replica->tail);
     replica->tail = NULL;
     replica->tail_len = 0;
+    /* Nothing is parsed until the next handshake: replica_next must not look at
+     * the freed decoder or stream. */
+    replica->step = STEP_PING;
     ev_timer_stop(replica->loop, &replica->ack_timer);
 }
 
@@ -164,11 +171,13 @@ static void replica_retry_later(struct replica *replica, const char *why) {
     replica_reset_link(replica);
     replica->phase = REPLICA_RECONNECTING;
     replica->counters.reconnects++;
+    replica->failed_attempts++;
     ev_timer_set(&replica->retry_timer, replica->backoff, 0.);
     ev_timer_start(replica->loop, &replica->retry_timer);
     replica->backoff = replica->backoff * 2 > REPLICA_RETRY_MAX ? REPLICA_RETRY_MAX
                                                                 : replica->backoff * 2;
-    (void)why;
+    if (replica->callbacks.reconnecting != NULL)
+        replica->callbacks.reconnecting(replica->callbacks.ctx, why, replica->failed_attempts);
 }
 
 static void replica_on_error(void *ctx, struct conn *conn, const char *message) {
@@ -236,6 +245,7 @@ static void replica_begin_full_sync(struct replica *replica, const char *line) {
     memcpy(replica->replid, replid, sizeof(replica->replid)); /* 40 chars + NUL, checked */
     replica->sync_offset = offset;
     replica->resume_offset = offset;
+    replica->received_offset = offset;
     replica->resume_db = 0;
     replica->counters.full_syncs++;
     replica->counters.rdb_bytes_done = 0;
@@ -245,7 +255,8 @@ static void replica_begin_full_sync(struct replica *replica, const char *line) {
     replica->callbacks.full_sync(replica->callbacks.ctx, replid, offset, reason);
 }
 
-static void replica_begin_stream(struct replica *replica, const char *tail, size_t tail_len);
+static void replica_begin_stream(struct replica *replica, const char *tail, size_t tail_len,
+                                 int continued);
 
 /* +CONTINUE [new replid]: the stream resumes where we asked. */
 static void replica_continue(struct replica *replica, const char *line) {
@@ -253,7 +264,7 @@ static void replica_continue(struct replica *replica, const char *line) {
     if (sscanf(line, "+CONTINUE %63s", replid) == 1 && strlen(replid) == 40)
         memcpy(replica->replid, replid, sizeof(replica->replid)); /* 40 chars + NUL, checked */
     replica->counters.partial_syncs++;
-    replica_begin_stream(replica, NULL, 0);
+    replica_begin_stream(replica, NULL, 0, 1);
 }
 
 /* Handle one handshake reply line. */
@@ -423,8 +434,10 @@ static void replica_on_data(void *ctx, struct conn *conn, const char *buf, size_
     replica->callbacks.readable(replica->callbacks.ctx);
 }
 
-/* Switch to the command stream, feeding it what came after the RDB. */
-static void replica_begin_stream(struct replica *replica, const char *tail, size_t tail_len) {
+/* Switch to the command stream, feeding it what came after the RDB (or nothing,
+ * when `continued` by a partial resync). */
+static void replica_begin_stream(struct replica *replica, const char *tail, size_t tail_len,
+                                 int continued) {
     replica->stream = cmd_stream_new(replica->options.source, replica->resume_offset,
                                      replica->resume_db);
     if (replica->stream == NULL) {
@@ -433,9 +446,11 @@ static void replica_begin_stream(struct replica *replica, const char *tail, size
     }
     replica->phase = REPLICA_STREAM;
     replica->step = STEP_STREAM;
+    replica->failed_attempts = 0;
+    replica->received_offset = replica->resume_offset;
     replica_send_ack(replica);
     ev_timer_again(replica->loop, &replica->ack_timer);
-    replica->callbacks.stream_started(replica->callbacks.ctx);
+    replica->callbacks.stream_started(replica->callbacks.ctx, continued);
     if (tail_len > 0) replica_feed(replica, tail, tail_len);
 }
 
@@ -479,7 +494,7 @@ static int replica_try_leave_tail(struct replica *replica) {
     size_t tail_len = replica->tail_len;
     replica->tail = NULL;
     replica->tail_len = 0;
-    replica_begin_stream(replica, tail + skip, tail_len - skip);
+    replica_begin_stream(replica, tail + skip, tail_len - skip, 0);
     free(tail);
     return replica->stopped ? -1 : 1;
 }
@@ -509,12 +524,23 @@ static int replica_is_getack(const struct shake_entry *entry) {
            strcasecmp(entry->argv[1], "getack") == 0;
 }
 
+/* PING and REPLCONF change no data. A reconnect resumes before a trailing run of
+ * them: a promoted replica may never have received the ones its old master sent
+ * last (e.g. the GETACK of a SHUTDOWN), and PSYNC past its offset would force a
+ * full sync. Asking from a little earlier only repeats them. */
+static int replica_is_keepalive(const struct shake_entry *entry) {
+    return strcasecmp(entry->argv[0], "ping") == 0 || strcasecmp(entry->argv[0], "replconf") == 0;
+}
+
 static enum replica_status replica_next_stream(struct replica *replica,
                                                struct shake_entry **out) {
     switch (cmd_stream_next(replica->stream, out)) {
     case CMD_STREAM_OK:
-        replica->resume_offset = (*out)->offset;
-        replica->resume_db = cmd_stream_db(replica->stream);
+        replica->received_offset = (*out)->offset;
+        if (!replica_is_keepalive(*out)) {
+            replica->resume_offset = (*out)->offset;
+            replica->resume_db = cmd_stream_db(replica->stream);
+        }
         if (replica_is_getack(*out)) replica_send_ack(replica);
         return REPLICA_ENTRY;
     case CMD_STREAM_NEED_MORE: replica_resume_reading(replica); return REPLICA_NEED_MORE;
@@ -547,7 +573,7 @@ void replica_get_progress(const struct replica *replica, struct replica_progress
     *progress = replica->counters;
     progress->phase = replica->phase;
     snprintf(progress->replid, sizeof(progress->replid), "%s", replica->replid);
-    progress->received_offset = replica->resume_offset;
+    progress->received_offset = replica->received_offset;
     progress->db = replica->resume_db;
     progress->buffered_bytes = replica_buffered(replica);
     if (replica->decoder != NULL)
@@ -568,17 +594,18 @@ struct replica *replica_new(struct ev_loop *loop, const struct replica_options *
     if (options->replid != NULL && strlen(options->replid) == 40) {
         snprintf(replica->replid, sizeof(replica->replid), "%s", options->replid);
         replica->resume_offset = options->offset;
+        replica->received_offset = options->offset;
         replica->resume_db = options->db;
     }
     replica->backoff = REPLICA_RETRY_MIN;
-    struct conn_callbacks conn_callbacks = {
+    replica->conn_callbacks = (struct conn_callbacks){
         .ctx = replica,
         .connected = replica_on_connected,
         .data = replica_on_data,
         .error = replica_on_error,
     };
     replica->conn = conn_new(loop, options->host, options->port, options->connect_timeout_ms,
-                             &conn_callbacks);
+                             &replica->conn_callbacks);
     if (replica->conn != NULL) conn_set_tls(replica->conn, options->tls);
     if (replica->host == NULL || replica->line == NULL || replica->conn == NULL) {
         replica_free(replica);
@@ -600,6 +627,27 @@ void replica_stop(struct replica *replica) {
     replica->stopped = 1;
     ev_timer_stop(replica->loop, &replica->retry_timer);
     replica_reset_link(replica);
+}
+
+int replica_set_address(struct replica *replica, const char *host, int port) {
+    if (strcmp(host, replica->host) == 0 && port == replica->options.port) return 0;
+    struct conn *conn = conn_new(replica->loop, host, port, replica->options.connect_timeout_ms,
+                                 &replica->conn_callbacks);
+    char *copy = strdup(host);
+    if (conn == NULL || copy == NULL) {
+        conn_free(conn);
+        free(copy);
+        return -1;
+    }
+    if (replica->options.tls != NULL) conn_set_tls(conn, replica->options.tls);
+    replica_reset_link(replica);
+    conn_free(replica->conn);
+    replica->conn = conn;
+    free(replica->host);
+    replica->host = copy;
+    replica->options.host = copy;
+    replica->options.port = port;
+    return 0;
 }
 
 void replica_free(struct replica *replica) {

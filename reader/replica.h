@@ -59,8 +59,14 @@ struct replica_callbacks {
     /* A full sync starts (the first one, or a new one because PSYNC could not
      * continue): `reason` says why. Entries of the RDB follow. */
     void (*full_sync)(void *ctx, const char *replid, uint64_t offset, const char *reason);
-    /* The RDB is done; the command stream follows. */
-    void (*stream_started)(void *ctx);
+    /* The command stream starts: after the RDB, or `continued` by a partial resync
+     * (PSYNC answered +CONTINUE). */
+    void (*stream_started)(void *ctx, int continued);
+    /* The link broke or the master was not ready; shake retries with back-off.
+     * `attempts` counts the retries since the stream last ran, so the owner can
+     * look for the shard elsewhere (a failover) with replica_set_address. May be
+     * NULL. */
+    void (*reconnecting)(void *ctx, const char *reason, int attempts);
     /* A fatal error (wrong password, missing permission, corrupt RDB): the message
      * names the shard's address. The replica stops. */
     void (*failed)(void *ctx, const char *message);
@@ -91,6 +97,10 @@ void replica_free(struct replica *replica);
 void replica_start(struct replica *replica);
 /* Stop reading; the connection is closed. */
 void replica_stop(struct replica *replica);
+/* Point the replica at another node of the same shard (e.g. a promoted replica):
+ * the next reconnect goes there and continues with PSYNC from where it was.
+ * Returns 0, or -1 when out of memory. */
+int replica_set_address(struct replica *replica, const char *host, int port);
 enum replica_status replica_next(struct replica *replica, struct shake_entry **out);
 void replica_get_progress(const struct replica *replica, struct replica_progress *progress);
 const char *replica_phase_name(enum replica_phase phase);

@@ -14,6 +14,7 @@
 void checkpoint_init(struct checkpoint *checkpoint) {
     checkpoint->shards = NULL;
     checkpoint->count = 0;
+    checkpoint->target_was_empty = 0;
 }
 
 void checkpoint_free(struct checkpoint *checkpoint) {
@@ -49,12 +50,16 @@ int checkpoint_set(struct checkpoint *checkpoint, const char *name, const char *
     return 0;
 }
 
-/* Parse one "shard name replid offset db" line. */
+/* Parse one "shard name replid offset db" or "target_was_empty 0|1" line. */
 static int checkpoint_parse_line(struct checkpoint *checkpoint, const char *line) {
     char name[CHECKPOINT_NAME_MAX], replid[CHECKPOINT_REPLID_LEN + 1];
     unsigned long long offset;
-    int db;
+    int db, flag;
     char extra;
+    if (sscanf(line, "target_was_empty %d %c", &flag, &extra) == 1 && (flag == 0 || flag == 1)) {
+        checkpoint->target_was_empty = flag;
+        return 0;
+    }
     if (sscanf(line, "shard %255s %40s %llu %d %c", name, replid, &offset, &db, &extra) != 4)
         return -1;
     if (strlen(replid) != CHECKPOINT_REPLID_LEN || db < 0) return -1;
@@ -102,6 +107,7 @@ int checkpoint_save(const struct checkpoint *checkpoint, const char *path, char 
     FILE *file = fopen(tmp, "w");
     if (file == NULL) goto fail;
     fputs(CHECKPOINT_HEADER, file);
+    fprintf(file, "target_was_empty %d\n", checkpoint->target_was_empty);
     for (int i = 0; i < checkpoint->count; i++) {
         const struct checkpoint_shard *shard = &checkpoint->shards[i];
         fprintf(file, "shard %s %s %llu %d\n", shard->name, shard->replid,

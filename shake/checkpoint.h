@@ -6,7 +6,11 @@
  * fsync of the directory. A file a person can read:
  *
  *   # shake checkpoint v1
+ *   target_was_empty <0|1>
  *   shard <name> <replid> <offset> <db>
+ *
+ * target_was_empty records that the target held no key when the first sync began:
+ * everything on it is then shake's, and a new full sync may clear it first.
  */
 #ifndef SHAKE_CHECKPOINT_H
 #define SHAKE_CHECKPOINT_H
@@ -27,6 +31,7 @@ struct checkpoint_shard {
 struct checkpoint {
     struct checkpoint_shard *shards;          /* owned */
     int count;
+    int target_was_empty;
 };
 
 void checkpoint_init(struct checkpoint *checkpoint);

@@ -27,8 +27,10 @@ Test(checkpoint, saved_shards_load_back_exactly) {
     cr_assert_eq(checkpoint_set(&saved, "node-b", replid_b, 18446744073709551615ULL, 9), 0);
     cr_assert_eq(checkpoint_set(&saved, "127.0.0.1:6379", replid_b, 99, 3), 0);
     cr_assert_eq(saved.count, 2);
+    saved.target_was_empty = 1;
     cr_assert_eq(checkpoint_save(&saved, path, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(checkpoint_load(&loaded, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(loaded.target_was_empty, 1);
     const struct checkpoint_shard *a = checkpoint_find(&loaded, "127.0.0.1:6379");
     const struct checkpoint_shard *b = checkpoint_find(&loaded, "node-b");
     cr_assert_not_null(a);

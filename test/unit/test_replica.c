@@ -25,6 +25,7 @@ struct collected {
     uint64_t last_offset;
     int full_syncs;
     int streaming;
+    int continued;      /* streams started by +CONTINUE */
     int failed;
     char failure[1024];
 };
@@ -51,8 +52,10 @@ static void on_full_sync(void *ctx, const char *replid, uint64_t offset, const c
     ((struct collected *)ctx)->full_syncs++;
 }
 
-static void on_stream_started(void *ctx) {
-    ((struct collected *)ctx)->streaming = 1;
+static void on_stream_started(void *ctx, int continued) {
+    struct collected *c = ctx;
+    c->streaming = 1;
+    c->continued += continued;
 }
 
 static void on_failed(void *ctx, const char *message) {
@@ -225,6 +228,7 @@ Test(replica, resumes_with_psync_from_a_saved_position, .timeout = 60) {
     cr_assert(run_until(&resumed, reached_offset, &expected));
     cr_assert_not(resumed.failed, "%s", resumed.failure);
     cr_assert_eq(resumed.full_syncs, 0);
+    cr_assert_eq(resumed.continued, 1);
     cr_assert_eq(resumed.keys, 0);
     cr_assert_str_eq(resumed.last_command, "SET c");
     cr_assert_eq(resumed.last_db, 2, "the db at the saved offset must carry over");
@@ -253,6 +257,7 @@ Test(replica, reconnects_after_client_kill_and_continues, .timeout = 60) {
     cr_assert(run_until(&c, reached_offset, &expected));
     cr_assert_not(c.failed, "%s", c.failure);
     cr_assert_eq(c.full_syncs, 1, "a reconnect must not start a new full sync");
+    cr_assert_eq(c.continued, 1, "the stream after the reconnect is a continued one");
     cr_assert_str_eq(c.last_command, "SET after");
     cr_assert_eq(c.last_offset, expected);
     cr_assert_geq(c.commands, commands_before + 1);
