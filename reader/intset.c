@@ -4,28 +4,9 @@
  * allocate; the caller owns the blob. */
 #include "reader/intset.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include "reader/blob.h"
 
 #define INTSET_HEADER_SIZE 8
-
-/* Fills err with one line, whatever the caller's buffer. */
-__attribute__((format(printf, 3, 4))) static void intset_fail(char *err, size_t errlen,
-                                                              const char *fmt, ...) {
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* n bytes at p as an unsigned little-endian integer (n <= 8), byte by byte. */
-static unsigned long long intset_load_le(const unsigned char *p, size_t n) {
-    unsigned long long v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (unsigned long long)p[i] << (8 * i);
-    return v;
-}
 
 /* Redis stores int16, int32 or int64 members, nothing else. */
 static int intset_width_ok(uint32_t encoding) {
@@ -35,11 +16,8 @@ static int intset_width_ok(uint32_t encoding) {
 /* The integer at index i, sign-extended from the set's width. */
 static long long intset_get(const struct intset_iter *it, uint32_t i) {
     size_t width = it->encoding;
-    unsigned long long raw = intset_load_le(it->blob + INTSET_HEADER_SIZE + i * width, width);
-    unsigned bits = (unsigned)(8 * width);
-    unsigned long long all_ones = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
-    if (raw < 1ULL << (bits - 1)) return (long long)raw;
-    return -(long long)(all_ones - raw) - 1; /* no conversion overflows, minimum included */
+    unsigned long long raw = blob_load_le(it->blob + INTSET_HEADER_SIZE + i * width, width);
+    return blob_signed(raw, (unsigned)(8 * width));
 }
 
 /* Checks the width, that the blob holds exactly count integers, and, as Redis's
@@ -49,26 +27,26 @@ int intset_iter_init(struct intset_iter *it, const char *blob, size_t len, char 
                      size_t errlen) {
     const unsigned char *p = (const unsigned char *)blob;
     if (blob == NULL || len < INTSET_HEADER_SIZE) {
-        intset_fail(err, errlen, "intset: %zu bytes, shorter than the 8-byte header", len);
+        blob_fail(err, errlen, "intset: %zu bytes, shorter than the 8-byte header", len);
         return -1;
     }
-    uint32_t encoding = (uint32_t)intset_load_le(p, 4);
+    uint32_t encoding = (uint32_t)blob_load_le(p, 4);
     if (!intset_width_ok(encoding)) {
-        intset_fail(err, errlen, "intset: bad encoding %u at byte 0 (want 2, 4 or 8)", encoding);
+        blob_fail(err, errlen, "intset: bad encoding %u at byte 0 (want 2, 4 or 8)", encoding);
         return -1;
     }
-    uint32_t count = (uint32_t)intset_load_le(p + 4, 4);
+    uint32_t count = (uint32_t)blob_load_le(p + 4, 4);
     unsigned long long want = INTSET_HEADER_SIZE + (unsigned long long)count * encoding;
     if (want != len) {
-        intset_fail(err, errlen, "intset: %u integers of %u bytes need %llu bytes, blob is %zu",
-                    count, encoding, want, len);
+        blob_fail(err, errlen, "intset: %u integers of %u bytes need %llu bytes, blob is %zu",
+                  count, encoding, want, len);
         return -1;
     }
     *it = (struct intset_iter){.blob = p, .encoding = encoding, .count = count};
     for (uint32_t i = 1; i < count; i++) {
         if (intset_get(it, i) <= intset_get(it, i - 1)) {
-            intset_fail(err, errlen, "intset: integer %u at byte %zu is not above the one before",
-                        i, INTSET_HEADER_SIZE + (size_t)i * encoding);
+            blob_fail(err, errlen, "intset: integer %u at byte %zu is not above the one before", i,
+                      INTSET_HEADER_SIZE + (size_t)i * encoding);
             return -1;
         }
     }

@@ -7,8 +7,7 @@
  * It does not allocate: strings point into the caller's blob. */
 #include "reader/listpack.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include "reader/blob.h"
 
 #define LISTPACK_HEADER_SIZE 6
 #define LISTPACK_END 0xFF
@@ -27,24 +26,6 @@ struct listpack_entry_head {
     unsigned bits; /* width of an integer's two's complement payload */
     unsigned long long raw;
 };
-
-/* Fills err with one line, whatever the caller's buffer. */
-__attribute__((format(printf, 3, 4))) static void listpack_fail(char *err, size_t errlen,
-                                                                const char *fmt, ...) {
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* n bytes at p as an unsigned little-endian integer (n <= 8), byte by byte. */
-static unsigned long long listpack_load_le(const unsigned char *p, size_t n) {
-    unsigned long long v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (unsigned long long)p[i] << (8 * i);
-    return v;
-}
 
 /* The width of the backlen Redis writes after an entry of content_len bytes. The
  * uneven bounds (16383 takes three bytes) are Redis's own, and must match. */
@@ -95,13 +76,13 @@ static int listpack_read_head(const unsigned char *p, size_t avail, size_t at,
         head->bits = widths[b - LISTPACK_ENC_16BIT_INT];
         head->header_size = 1 + head->bits / 8;
     } else {
-        listpack_fail(err, errlen, "listpack: bad entry encoding 0x%02x at byte %zu", b, at);
+        blob_fail(err, errlen, "listpack: bad entry encoding 0x%02x at byte %zu", b, at);
         return -1;
     }
     if (head->header_size > avail) {
-        listpack_fail(err, errlen,
-                      "listpack: entry header at byte %zu needs %zu bytes, only %zu before the end",
-                      at, head->header_size, avail);
+        blob_fail(err, errlen,
+                  "listpack: entry header at byte %zu needs %zu bytes, only %zu before the end", at,
+                  head->header_size, avail);
         return -1;
     }
     if ((b & 0xE0) == 0xC0)
@@ -109,19 +90,17 @@ static int listpack_read_head(const unsigned char *p, size_t avail, size_t at,
     else if ((b & 0xF0) == 0xE0)
         head->string_len = ((size_t)(b & 0x0F) << 8) | p[1];
     else if (b == LISTPACK_ENC_32BIT_STR)
-        head->string_len = (size_t)listpack_load_le(p + 1, 4);
+        head->string_len = (size_t)blob_load_le(p + 1, 4);
     else if (b >= LISTPACK_ENC_16BIT_INT && b <= LISTPACK_ENC_64BIT_INT)
-        head->raw = listpack_load_le(p + 1, head->bits / 8);
+        head->raw = blob_load_le(p + 1, head->bits / 8);
     return 0;
 }
 
-/* A payload of `bits` bits read as two's complement. Works through the distance
- * from the top so that no conversion overflows, 64-bit minimum included. */
+/* An integer entry's value: the 7-bit form is unsigned (0..127), the others are
+ * two's complement. */
 static long long listpack_signed(unsigned long long raw, unsigned bits) {
     if (bits == 7) return (long long)raw;
-    unsigned long long all_ones = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
-    if (raw < 1ULL << (bits - 1)) return (long long)raw;
-    return -(long long)(all_ones - raw) - 1;
+    return blob_signed(raw, bits);
 }
 
 /* Checks the fixed header: the declared total equals the blob's length and the last
@@ -130,25 +109,25 @@ int listpack_iter_init(struct listpack_iter *it, const char *blob, size_t len, c
                        size_t errlen) {
     const unsigned char *p = (const unsigned char *)blob;
     if (blob == NULL || len < LISTPACK_HEADER_SIZE + 1) {
-        listpack_fail(err, errlen, "listpack: %zu bytes, shorter than the 7-byte minimum", len);
+        blob_fail(err, errlen, "listpack: %zu bytes, shorter than the 7-byte minimum", len);
         return -1;
     }
-    unsigned long long total = listpack_load_le(p, 4);
+    unsigned long long total = blob_load_le(p, 4);
     if (total != len) {
-        listpack_fail(err, errlen, "listpack: header at byte 0 says %llu bytes, blob is %zu", total,
-                      len);
+        blob_fail(err, errlen, "listpack: header at byte 0 says %llu bytes, blob is %zu", total,
+                  len);
         return -1;
     }
     if (p[len - 1] != LISTPACK_END) {
-        listpack_fail(err, errlen, "listpack: last byte %zu is 0x%02x, not the 0xFF terminator",
-                      len - 1, p[len - 1]);
+        blob_fail(err, errlen, "listpack: last byte %zu is 0x%02x, not the 0xFF terminator",
+                  len - 1, p[len - 1]);
         return -1;
     }
     *it = (struct listpack_iter){
         .blob = p,
         .len = len,
         .pos = LISTPACK_HEADER_SIZE,
-        .declared_count = (uint32_t)listpack_load_le(p + 4, 2),
+        .declared_count = (uint32_t)blob_load_le(p + 4, 2),
     };
     return 0;
 }
@@ -156,13 +135,13 @@ int listpack_iter_init(struct listpack_iter *it, const char *blob, size_t len, c
 /* At the terminator: it must be the blob's last byte and the count must agree. */
 static int listpack_finish(struct listpack_iter *it, char *err, size_t errlen) {
     if (it->pos != it->len - 1) {
-        listpack_fail(err, errlen, "listpack: terminator at byte %zu, but the blob is %zu bytes",
-                      it->pos, it->len);
+        blob_fail(err, errlen, "listpack: terminator at byte %zu, but the blob is %zu bytes",
+                  it->pos, it->len);
         return -1;
     }
     if (it->declared_count != LISTPACK_COUNT_UNKNOWN && it->seen != it->declared_count) {
-        listpack_fail(err, errlen, "listpack: header declares %u entries, found %u",
-                      it->declared_count, it->seen);
+        blob_fail(err, errlen, "listpack: header declares %u entries, found %u", it->declared_count,
+                  it->seen);
         return -1;
     }
     return 0;
@@ -172,7 +151,7 @@ static int listpack_finish(struct listpack_iter *it, char *err, size_t errlen) {
  * terminator and that the backlen agrees, then steps past it. */
 int listpack_iter_next(struct listpack_iter *it, struct rdb_elem *out, char *err, size_t errlen) {
     if (it->pos >= it->len) {
-        listpack_fail(err, errlen, "listpack: read past the end at byte %zu", it->pos);
+        blob_fail(err, errlen, "listpack: read past the end at byte %zu", it->pos);
         return -1;
     }
     const unsigned char *p = it->blob + it->pos;
@@ -181,26 +160,25 @@ int listpack_iter_next(struct listpack_iter *it, struct rdb_elem *out, char *err
     struct listpack_entry_head head;
     if (listpack_read_head(p, avail, it->pos, &head, err, errlen) < 0) return -1;
     if (head.string_len > avail - head.header_size) {
-        listpack_fail(err, errlen,
-                      "listpack: string of %zu bytes at byte %zu runs past the end (%zu left)",
-                      head.string_len, it->pos, avail - head.header_size);
+        blob_fail(err, errlen,
+                  "listpack: string of %zu bytes at byte %zu runs past the end (%zu left)",
+                  head.string_len, it->pos, avail - head.header_size);
         return -1;
     }
     size_t content_len = head.header_size + head.string_len;
     size_t backlen_size = listpack_backlen_size(content_len);
     if (backlen_size > avail - content_len) {
-        listpack_fail(err, errlen, "listpack: entry at byte %zu runs past the end", it->pos);
+        blob_fail(err, errlen, "listpack: entry at byte %zu runs past the end", it->pos);
         return -1;
     }
     if (!listpack_backlen_matches(p + content_len, backlen_size, content_len)) {
-        listpack_fail(err, errlen,
-                      "listpack: back-length at byte %zu does not match entry size %zu",
-                      it->pos + content_len, content_len);
+        blob_fail(err, errlen, "listpack: back-length at byte %zu does not match entry size %zu",
+                  it->pos + content_len, content_len);
         return -1;
     }
     if (it->declared_count != LISTPACK_COUNT_UNKNOWN && it->seen >= it->declared_count) {
-        listpack_fail(err, errlen, "listpack: entry at byte %zu is beyond the %u declared", it->pos,
-                      it->declared_count);
+        blob_fail(err, errlen, "listpack: entry at byte %zu is beyond the %u declared", it->pos,
+                  it->declared_count);
         return -1;
     }
     if (head.is_string)

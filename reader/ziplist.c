@@ -8,8 +8,7 @@
  * It does not allocate: strings point into the caller's blob. */
 #include "reader/ziplist.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include "reader/blob.h"
 
 #define ZIPLIST_HEADER_SIZE 10
 #define ZIPLIST_END 0xFF
@@ -31,55 +30,37 @@ struct ziplist_encoding {
     int is_string;
 };
 
-/* Fills err with one line, whatever the caller's buffer. */
-__attribute__((format(printf, 3, 4))) static void ziplist_fail(char *err, size_t errlen,
-                                                               const char *fmt, ...) {
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* n bytes at p as an unsigned little-endian integer (n <= 8), byte by byte. */
-static unsigned long long ziplist_load_le(const unsigned char *p, size_t n) {
-    unsigned long long v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (unsigned long long)p[i] << (8 * i);
-    return v;
-}
-
 /* Checks the fixed header: the declared total equals the blob's length, the last
  * byte is the end marker, the tail offset lies inside. Later checks trust `len`. */
 int ziplist_iter_init(struct ziplist_iter *it, const char *blob, size_t len, char *err,
                       size_t errlen) {
     const unsigned char *p = (const unsigned char *)blob;
     if (blob == NULL || len < ZIPLIST_HEADER_SIZE + 1) {
-        ziplist_fail(err, errlen, "ziplist: %zu bytes, shorter than the 11-byte minimum", len);
+        blob_fail(err, errlen, "ziplist: %zu bytes, shorter than the 11-byte minimum", len);
         return -1;
     }
-    unsigned long long total = ziplist_load_le(p, 4);
+    unsigned long long total = blob_load_le(p, 4);
     if (total != len) {
-        ziplist_fail(err, errlen, "ziplist: header at byte 0 says %llu bytes, blob is %zu", total,
-                     len);
+        blob_fail(err, errlen, "ziplist: header at byte 0 says %llu bytes, blob is %zu", total,
+                  len);
         return -1;
     }
     if (p[len - 1] != ZIPLIST_END) {
-        ziplist_fail(err, errlen, "ziplist: last byte %zu is 0x%02x, not the 0xFF end marker",
-                     len - 1, p[len - 1]);
+        blob_fail(err, errlen, "ziplist: last byte %zu is 0x%02x, not the 0xFF end marker", len - 1,
+                  p[len - 1]);
         return -1;
     }
-    unsigned long long tail = ziplist_load_le(p + 4, 4);
+    unsigned long long tail = blob_load_le(p + 4, 4);
     if (tail < ZIPLIST_HEADER_SIZE || tail > len - 1) {
-        ziplist_fail(err, errlen, "ziplist: tail offset %llu at byte 4 is outside the %zu bytes",
-                     tail, len);
+        blob_fail(err, errlen, "ziplist: tail offset %llu at byte 4 is outside the %zu bytes", tail,
+                  len);
         return -1;
     }
     *it = (struct ziplist_iter){
         .blob = p,
         .len = len,
         .pos = ZIPLIST_HEADER_SIZE,
-        .declared_count = (uint16_t)ziplist_load_le(p + 8, 2),
+        .declared_count = (uint16_t)blob_load_le(p + 8, 2),
     };
     return 0;
 }
@@ -88,19 +69,19 @@ int ziplist_iter_init(struct ziplist_iter *it, const char *blob, size_t len, cha
  * last entry, and the count must agree. */
 static int ziplist_finish(struct ziplist_iter *it, char *err, size_t errlen) {
     if (it->pos != it->len - 1) {
-        ziplist_fail(err, errlen, "ziplist: end marker at byte %zu, but the blob is %zu bytes",
-                     it->pos, it->len);
+        blob_fail(err, errlen, "ziplist: end marker at byte %zu, but the blob is %zu bytes",
+                  it->pos, it->len);
         return -1;
     }
-    unsigned long long tail = ziplist_load_le(it->blob + 4, 4);
+    unsigned long long tail = blob_load_le(it->blob + 4, 4);
     if (it->seen > 0 && tail != it->pos - it->prev_entry_len) {
-        ziplist_fail(err, errlen, "ziplist: tail offset %llu, but the last entry is at byte %zu",
-                     tail, it->pos - it->prev_entry_len);
+        blob_fail(err, errlen, "ziplist: tail offset %llu, but the last entry is at byte %zu", tail,
+                  it->pos - it->prev_entry_len);
         return -1;
     }
     if (it->declared_count != ZIPLIST_COUNT_UNKNOWN && it->seen != it->declared_count) {
-        ziplist_fail(err, errlen, "ziplist: header declares %u entries, found %u",
-                     it->declared_count, it->seen);
+        blob_fail(err, errlen, "ziplist: header declares %u entries, found %u", it->declared_count,
+                  it->seen);
         return -1;
     }
     return 0;
@@ -115,11 +96,11 @@ static int ziplist_read_prevlen(const unsigned char *p, size_t avail, size_t at,
         return 0;
     }
     if (avail < 5) {
-        ziplist_fail(err, errlen, "ziplist: 5-byte prevlen at byte %zu runs past the end", at);
+        blob_fail(err, errlen, "ziplist: 5-byte prevlen at byte %zu runs past the end", at);
         return -1;
     }
     *size = 5;
-    *prevlen = (size_t)ziplist_load_le(p + 1, 4);
+    *prevlen = (size_t)blob_load_le(p + 1, 4);
     return 0;
 }
 
@@ -135,7 +116,7 @@ static int ziplist_read_encoding(const unsigned char *p, size_t avail, size_t at
     else if ((b & 0xC0) == 0x80)
         enc->encoding_size = 5;
     if (enc->encoding_size > avail) {
-        ziplist_fail(err, errlen, "ziplist: string length at byte %zu runs past the end", at);
+        blob_fail(err, errlen, "ziplist: string length at byte %zu runs past the end", at);
         return -1;
     }
     if ((b & 0xC0) == 0x00)
@@ -155,7 +136,7 @@ static int ziplist_read_encoding(const unsigned char *p, size_t avail, size_t at
     else if (b == ZIPLIST_INT_64B)
         enc->data_len = 8;
     else if (b < ZIPLIST_INT_IMM_MIN || b > ZIPLIST_INT_IMM_MAX) {
-        ziplist_fail(err, errlen, "ziplist: bad entry encoding 0x%02x at byte %zu", b, at);
+        blob_fail(err, errlen, "ziplist: bad entry encoding 0x%02x at byte %zu", b, at);
         return -1;
     }
     return 0;
@@ -165,18 +146,14 @@ static int ziplist_read_encoding(const unsigned char *p, size_t avail, size_t at
  * others are two's complement little endian of width data_len. */
 static long long ziplist_integer(unsigned char encoding, const unsigned char *data, size_t width) {
     if (width == 0) return (long long)(encoding & 0x0F) - 1;
-    unsigned long long raw = ziplist_load_le(data, width);
-    unsigned bits = (unsigned)(8 * width);
-    unsigned long long all_ones = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
-    if (raw < 1ULL << (bits - 1)) return (long long)raw;
-    return -(long long)(all_ones - raw) - 1; /* no conversion overflows, minimum included */
+    return blob_signed(blob_load_le(data, width), (unsigned)(8 * width));
 }
 
 /* Decodes the entry at it->pos, checks that its prevlen names the previous entry's
  * size and that it ends before the end marker, then steps past it. */
 int ziplist_iter_next(struct ziplist_iter *it, struct rdb_elem *out, char *err, size_t errlen) {
     if (it->pos >= it->len) {
-        ziplist_fail(err, errlen, "ziplist: read past the end at byte %zu", it->pos);
+        blob_fail(err, errlen, "ziplist: read past the end at byte %zu", it->pos);
         return -1;
     }
     const unsigned char *p = it->blob + it->pos;
@@ -186,13 +163,13 @@ int ziplist_iter_next(struct ziplist_iter *it, struct rdb_elem *out, char *err, 
     if (ziplist_read_prevlen(p, avail, it->pos, &prevlen_size, &prevlen, err, errlen) < 0)
         return -1;
     if (prevlen != it->prev_entry_len) {
-        ziplist_fail(err, errlen,
-                     "ziplist: entry at byte %zu says the previous is %zu bytes, it is %zu",
-                     it->pos, prevlen, it->prev_entry_len);
+        blob_fail(err, errlen,
+                  "ziplist: entry at byte %zu says the previous is %zu bytes, it is %zu", it->pos,
+                  prevlen, it->prev_entry_len);
         return -1;
     }
     if (prevlen_size + 1 > avail) {
-        ziplist_fail(err, errlen, "ziplist: entry at byte %zu has no encoding byte", it->pos);
+        blob_fail(err, errlen, "ziplist: entry at byte %zu has no encoding byte", it->pos);
         return -1;
     }
     struct ziplist_encoding enc;
@@ -202,13 +179,13 @@ int ziplist_iter_next(struct ziplist_iter *it, struct rdb_elem *out, char *err, 
         return -1;
     size_t header = prevlen_size + enc.encoding_size;
     if (enc.data_len > avail - header) {
-        ziplist_fail(err, errlen, "ziplist: entry at byte %zu needs %zu data bytes, %zu left",
-                     it->pos, enc.data_len, avail - header);
+        blob_fail(err, errlen, "ziplist: entry at byte %zu needs %zu data bytes, %zu left", it->pos,
+                  enc.data_len, avail - header);
         return -1;
     }
     if (it->declared_count != ZIPLIST_COUNT_UNKNOWN && it->seen >= it->declared_count) {
-        ziplist_fail(err, errlen, "ziplist: entry at byte %zu is beyond the %u declared", it->pos,
-                     it->declared_count);
+        blob_fail(err, errlen, "ziplist: entry at byte %zu is beyond the %u declared", it->pos,
+                  it->declared_count);
         return -1;
     }
     if (enc.is_string)

@@ -5,21 +5,10 @@
  * init proved safe. It does not allocate; strings point into the caller's blob. */
 #include "reader/zipmap.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include "reader/blob.h"
 
 #define ZIPMAP_BIGLEN 254
 #define ZIPMAP_END 255
-
-/* Fills err with one line, whatever the caller's buffer. */
-__attribute__((format(printf, 3, 4))) static void zipmap_fail(char *err, size_t errlen,
-                                                              const char *fmt, ...) {
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Reads a length at *pos (which must be before the end marker) and the string it
  * prefixes; a value also has a free-space count between the two, and that many
@@ -33,7 +22,7 @@ static int zipmap_read_string(const unsigned char *blob, size_t len, size_t *pos
     size_t slen = blob[at];
     if (slen == ZIPMAP_BIGLEN) {
         if (end - p < 4) {
-            zipmap_fail(err, errlen, "zipmap: 5-byte length at byte %zu runs past the end", at);
+            blob_fail(err, errlen, "zipmap: 5-byte length at byte %zu runs past the end", at);
             return -1;
         }
         slen = (size_t)blob[p] | (size_t)blob[p + 1] << 8 | (size_t)blob[p + 2] << 16 |
@@ -43,14 +32,14 @@ static int zipmap_read_string(const unsigned char *blob, size_t len, size_t *pos
     size_t free_bytes = 0;
     if (is_value) {
         if (p >= end) {
-            zipmap_fail(err, errlen, "zipmap: value at byte %zu has no free-space byte", at);
+            blob_fail(err, errlen, "zipmap: value at byte %zu has no free-space byte", at);
             return -1;
         }
         free_bytes = blob[p++];
     }
     if (slen > end - p || free_bytes > end - p - slen) {
-        zipmap_fail(err, errlen, "zipmap: %s of %zu bytes at byte %zu runs past the end",
-                    is_value ? "value" : "field", slen, at);
+        blob_fail(err, errlen, "zipmap: %s of %zu bytes at byte %zu runs past the end",
+                  is_value ? "value" : "field", slen, at);
         return -1;
     }
     *out = (struct rdb_elem){.str = (const char *)blob + p, .len = slen};
@@ -62,13 +51,13 @@ static int zipmap_read_string(const unsigned char *blob, size_t len, size_t *pos
 static int zipmap_step(struct zipmap_iter *it, struct rdb_elem *field, struct rdb_elem *value,
                        char *err, size_t errlen) {
     if (it->pos >= it->len) {
-        zipmap_fail(err, errlen, "zipmap: read past the end at byte %zu", it->pos);
+        blob_fail(err, errlen, "zipmap: read past the end at byte %zu", it->pos);
         return -1;
     }
     if (it->blob[it->pos] == ZIPMAP_END) {
         if (it->pos != it->len - 1) {
-            zipmap_fail(err, errlen, "zipmap: end marker at byte %zu, but the blob is %zu bytes",
-                        it->pos, it->len);
+            blob_fail(err, errlen, "zipmap: end marker at byte %zu, but the blob is %zu bytes",
+                      it->pos, it->len);
             return -1;
         }
         return 0;
@@ -76,7 +65,7 @@ static int zipmap_step(struct zipmap_iter *it, struct rdb_elem *field, struct rd
     size_t at = it->pos;
     if (zipmap_read_string(it->blob, it->len, &it->pos, 0, field, err, errlen) < 0) return -1;
     if (it->pos >= it->len - 1 || it->blob[it->pos] == ZIPMAP_END) {
-        zipmap_fail(err, errlen, "zipmap: field at byte %zu has no value", at);
+        blob_fail(err, errlen, "zipmap: field at byte %zu has no value", at);
         return -1;
     }
     return zipmap_read_string(it->blob, it->len, &it->pos, 1, value, err, errlen) < 0 ? -1 : 1;
@@ -88,12 +77,12 @@ int zipmap_iter_init(struct zipmap_iter *it, const char *blob, size_t len, char 
                      size_t errlen) {
     const unsigned char *p = (const unsigned char *)blob;
     if (blob == NULL || len < 2) {
-        zipmap_fail(err, errlen, "zipmap: %zu bytes, shorter than the 2-byte minimum", len);
+        blob_fail(err, errlen, "zipmap: %zu bytes, shorter than the 2-byte minimum", len);
         return -1;
     }
     if (p[len - 1] != ZIPMAP_END) {
-        zipmap_fail(err, errlen, "zipmap: last byte %zu is 0x%02x, not the 0xFF end marker",
-                    len - 1, p[len - 1]);
+        blob_fail(err, errlen, "zipmap: last byte %zu is 0x%02x, not the 0xFF end marker", len - 1,
+                  p[len - 1]);
         return -1;
     }
     *it = (struct zipmap_iter){.blob = p, .len = len, .pos = 1};
@@ -104,7 +93,7 @@ int zipmap_iter_init(struct zipmap_iter *it, const char *blob, size_t len, char 
         pairs++;
     if (rc < 0) return -1;
     if (p[0] < ZIPMAP_BIGLEN && p[0] != pairs) {
-        zipmap_fail(err, errlen, "zipmap: byte 0 declares %u pairs, found %lu", p[0], pairs);
+        blob_fail(err, errlen, "zipmap: byte 0 declares %u pairs, found %lu", p[0], pairs);
         return -1;
     }
     it->pos = 1;

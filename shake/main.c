@@ -22,6 +22,11 @@
 #define EXIT_RUNTIME_FAILURE 1
 #define EXIT_USAGE 2
 
+/* The edge's one error line. */
+static void report_error(const char *message) {
+    fprintf(stderr, "shake: error: %s\n", message);
+}
+
 static void print_usage(FILE *out) {
     fprintf(out,
             "usage: shake -conf FILE      run the job the config describes\n"
@@ -58,7 +63,7 @@ static int run_sync(struct ev_loop *loop, const struct shake_conf *conf) {
     struct sync_result result;
     sync_run(loop, conf, &result);
     if (!result.ok) {
-        fprintf(stderr, "shake: error: %s\n", result.error);
+        report_error(result.error);
         return EXIT_RUNTIME_FAILURE;
     }
     printf("sync stopped; checkpoint saved in %s/checkpoint\n", conf->shake.dir);
@@ -69,97 +74,95 @@ static int run_restore(struct ev_loop *loop, const struct shake_conf *conf) {
     struct restore_result result;
     restore_run(loop, conf, &result);
     print_summary(&result);
-    if (result.error[0] != '\0') fprintf(stderr, "shake: error: %s\n", result.error);
+    if (result.error[0] != '\0') report_error(result.error);
     else if (!result.ok)
         fprintf(stderr, "shake: error: %llu keys were refused by the target (see the log)\n",
                 (unsigned long long)result.key_errors);
     return result.ok ? 0 : EXIT_RUNTIME_FAILURE;
 }
 
-static int run_conf(const char *path) {
-    struct shake_conf conf;
+/* Loads the config at path for a command that talks to servers, and ignores SIGPIPE
+ * (a closed connection is an error the code sees, not a signal). On a bad config,
+ * reports it and returns EXIT_USAGE with nothing left to free. */
+static int load_conf(struct shake_conf *conf, const char *path) {
     char err[CONF_ERR_LEN];
-    conf_init(&conf);
-    if (conf_load(&conf, path, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shake: error: %s\n", err);
-        conf_free(&conf);
+    conf_init(conf);
+    if (conf_load(conf, path, err, sizeof(err)) != 0) {
+        report_error(err);
+        conf_free(conf);
         return EXIT_USAGE;
     }
-    log_set_level(conf.shake.log_level);
     signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int run_conf(const char *path) {
+    struct shake_conf conf;
+    if (load_conf(&conf, path) != 0) return EXIT_USAGE;
+    log_set_level(conf.shake.log_level);
     struct ev_loop *loop = ev_default_loop(0);
     int rc = conf.source.type == CONF_SOURCE_SYNC ? run_sync(loop, &conf) : run_restore(loop, &conf);
     conf_free(&conf);
     return rc;
 }
 
-/* Load a config for an operator command (cutover, verify); 2 on failure. */
-static int load_operator_conf(struct shake_conf *conf, const char *path) {
-    char err[CONF_ERR_LEN];
-    conf_init(conf);
-    if (conf_load(conf, path, err, sizeof(err)) == 0) return 0;
-    fprintf(stderr, "shake: error: %s\n", err);
+/* The start of an operator command (cutover, verify, status), its arguments parsed
+ * (parsed: 0, or non-zero with err set): a usage error is reported before any config
+ * is read; otherwise the config at path is loaded. Returns 0, or EXIT_USAGE with
+ * nothing left to free. */
+static int begin_operator(int parsed, const char *err, const char *path, struct shake_conf *conf) {
+    if (parsed != 0) {
+        report_error(err);
+        return EXIT_USAGE;
+    }
+    return load_conf(conf, path);
+}
+
+/* The end of an operator command (cutover, verify, status): its output flushed
+ * before its error line, if any, then its own exit status. */
+static int finish_operator(struct shake_conf *conf, int rc, const char *err) {
+    fflush(stdout);
+    if (err[0] != '\0') report_error(err);
     conf_free(conf);
-    return EXIT_USAGE;
+    return rc;
 }
 
 /* `shake cutover`: see docs/cutover.md. */
 static int run_cutover(int argc, char **argv) {
     struct cutover_options options;
-    const char *path;
+    const char *path = NULL;
     char err[1024];
-    if (cutover_parse_args(argc, argv, &path, &options, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shake: error: %s\n", err);
-        return EXIT_USAGE;
-    }
     struct shake_conf conf;
-    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
-    signal(SIGPIPE, SIG_IGN);
+    int parsed = cutover_parse_args(argc, argv, &path, &options, err, sizeof(err));
+    if (begin_operator(parsed, err, path, &conf) != 0) return EXIT_USAGE;
     err[0] = '\0';
     int rc = cutover_run(ev_default_loop(0), &conf, &options, stdout, err, sizeof(err));
-    fflush(stdout);
-    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
-    conf_free(&conf);
-    return rc;
+    return finish_operator(&conf, rc, err);
 }
 
 /* `shake status`: see docs/status.md. Exit 0 caught up, 1 not, 2 unreachable. */
 static int run_status(int argc, char **argv) {
-    const char *path;
+    const char *path = NULL;
     int json;
     char err[1024];
-    if (status_client_parse_args(argc, argv, &path, &json, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shake: error: %s\n", err);
-        return EXIT_USAGE;
-    }
     struct shake_conf conf;
-    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
-    signal(SIGPIPE, SIG_IGN);
+    int parsed = status_client_parse_args(argc, argv, &path, &json, err, sizeof(err));
+    if (begin_operator(parsed, err, path, &conf) != 0) return EXIT_USAGE;
     int rc = status_client_run(&conf.shake, json, stdout, err, sizeof(err));
-    fflush(stdout);
-    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
-    conf_free(&conf);
-    return rc;
+    return finish_operator(&conf, rc, err);
 }
 
 /* `shake verify`: see docs/cutover.md. */
 static int run_verify(int argc, char **argv) {
     struct verify_options options;
-    const char *path;
+    const char *path = NULL;
     char err[1024];
-    if (verify_parse_args(argc, argv, &path, &options, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shake: error: %s\n", err);
-        return EXIT_USAGE;
-    }
     struct shake_conf conf;
-    if (load_operator_conf(&conf, path) != 0) return EXIT_USAGE;
-    signal(SIGPIPE, SIG_IGN);
+    int parsed = verify_parse_args(argc, argv, &path, &options, err, sizeof(err));
+    if (begin_operator(parsed, err, path, &conf) != 0) return EXIT_USAGE;
     err[0] = '\0';
     int rc = verify_run(ev_default_loop(0), &conf, &options, stdout, err, sizeof(err));
-    fflush(stdout);
-    if (err[0] != '\0') fprintf(stderr, "shake: error: %s\n", err);
-    conf_free(&conf);
-    return rc;
+    return finish_operator(&conf, rc, err);
 }
 
 int main(int argc, char **argv) {
@@ -176,7 +179,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "status") == 0) return run_status(argc - 2, argv + 2);
     if (argc == 3 && (strcmp(argv[1], "-conf") == 0 || strcmp(argv[1], "--conf") == 0))
         return run_conf(argv[2]);
-    fprintf(stderr, "shake: error: expected -conf FILE\n");
+    report_error("expected -conf FILE");
     print_usage(stderr);
     return EXIT_USAGE;
 }

@@ -44,27 +44,91 @@ def type_table(snap):
     return ", ".join("%s %d" % (t, counts[t]) for t in sorted(counts)) or "no keys"
 
 
+def start_source(config, kind):
+    """Step 1, first half: the source Redis, described as `kind`."""
+    step(1, "start a source Redis and a 3-master target cluster on 127.0.0.1")
+    source = harness.start_server(config, name="demo-source")
+    say("source   %s (%s, dir %s)" % (source.address, kind, source.dir))
+    return source
+
+
+def start_cluster():
+    """Step 1, second half: the 3-master target cluster."""
+    t0 = time.monotonic()
+    cluster = harness.Cluster().start()
+    say("target   %s (cluster ready in %.1fs)" % (", ".join(n.address for n in cluster.masters()),
+                                                  time.monotonic() - t0))
+    return cluster
+
+
+def fill_source(source, scale):
+    """Step 2: sample data of every type; returns the manifest and the source's snapshot."""
+    step(2, "fill the source with sample data of every type, in dbs 0, 1 and 5")
+    manifest = dataset.fill(source, scale=scale)
+    src_snap = compare.snapshot(source)
+    for db in sorted(src_snap):
+        say("db%-2d %5d keys: %s" % (db, len(src_snap[db]), type_table({db: src_snap[db]})))
+    say("encodings: %s" % ", ".join("%s/%s" % te for te in sorted(manifest.encodings_seen())))
+    say("function libraries: %s" % ", ".join(manifest.functions))
+    return manifest, src_snap
+
+
+def show_file(path, prefix="  "):
+    with open(path) as f:
+        for line in f.read().rstrip().splitlines():
+            say(prefix + line)
+
+
+def show_target(cluster):
+    """The target's keys by type, and how they spread over the masters."""
+    tgt_snap = compare.snapshot(cluster)
+    say("target: %d keys (%s)" % (sum(len(k) for k in tgt_snap.values()), type_table(tgt_snap)))
+    for node in cluster.masters():
+        say("  %s holds %d keys" % (node.address, node.client().dbsize()))
+
+
+def keep_servers(args, source, cluster):
+    """With --keep, leave the servers up until Enter is pressed."""
+    if not args.keep:
+        return
+    say()
+    say("servers left running: source %s, cluster %s. Press Enter to stop them."
+        % (source.address, cluster.address))
+    try:
+        input()
+    except EOFError:
+        pass
+
+
+def stop_everything(n, workdir, cluster, source, proc=None):
+    step(n, "stop everything")
+    if proc is not None and proc.alive():
+        proc.kill()
+    if cluster is not None:
+        cluster.stop()
+    if source is not None:
+        source.stop()
+    harness.stop_all()
+    shutil.rmtree(workdir, ignore_errors=True)
+    say("stopped; temp files removed")
+
+
+def verdict(ok, success):
+    say()
+    say("demo %s" % (success if ok else "FAILED"))
+    return 0 if ok else 1
+
+
 def run_restore(args, shake):
     """The one-shot restore demo: SAVE on the source, shake restores the dump."""
     workdir = tempfile.mkdtemp(prefix="shake-demo-")
     source = cluster = None
     ok = False
     try:
-        step(1, "start a source Redis and a 3-master target cluster on 127.0.0.1")
-        source = harness.start_server(dataset.PROFILES["default"], name="demo-source")
-        say("source   %s (standalone, dir %s)" % (source.address, source.dir))
-        t0 = time.monotonic()
-        cluster = harness.Cluster().start()
-        say("target   %s (cluster ready in %.1fs)" % (", ".join(n.address for n in cluster.masters()),
-                                                      time.monotonic() - t0))
+        source = start_source(dataset.PROFILES["default"], "standalone")
+        cluster = start_cluster()
 
-        step(2, "fill the source with sample data of every type, in dbs 0, 1 and 5")
-        manifest = dataset.fill(source, scale=args.scale)
-        src_snap = compare.snapshot(source)
-        for db in sorted(src_snap):
-            say("db%-2d %5d keys: %s" % (db, len(src_snap[db]), type_table({db: src_snap[db]})))
-        say("encodings: %s" % ", ".join("%s/%s" % te for te in sorted(manifest.encodings_seen())))
-        say("function libraries: %s" % ", ".join(manifest.functions))
+        manifest, src_snap = fill_source(source, args.scale)
         dump = source.dump_copy(os.path.join(workdir, "source.rdb"))
         say("SAVE -> %s (%d bytes)" % (dump, os.path.getsize(dump)))
 
@@ -73,9 +137,7 @@ def run_restore(args, shake):
         conf = harness.write_config(os.path.join(workdir, "shake.ini"), [dump], cluster.address,
                                     on_existing="error", db_map=db_map,
                                     shake_dir=os.path.join(workdir, "shake-data"))
-        with open(conf) as f:
-            for line in f.read().rstrip().splitlines():
-                say("  " + line)
+        show_file(conf)
 
         step(4, "run shake: restore the dump into the cluster (live sync comes later)")
         say("$ %s -conf %s" % (shake, conf))
@@ -84,11 +146,8 @@ def run_restore(args, shake):
 
         step(5, "compare source and target, key by key")
         diffs = compare.compare(source, cluster, db_map=db_map)
-        tgt_snap = compare.snapshot(cluster)
         say("source: %d keys (%s)" % (manifest.count(), type_table(src_snap)))
-        say("target: %d keys (%s)" % (sum(len(k) for k in tgt_snap.values()), type_table(tgt_snap)))
-        for node in cluster.masters():
-            say("  %s holds %d keys" % (node.address, node.client().dbsize()))
+        show_target(cluster)
         summary = result.summary or {}
         if summary:
             say("shake's summary: written=%s skipped_expired=%s errors=%s status=%s"
@@ -104,27 +163,10 @@ def run_restore(args, shake):
             say("differences: none (types, values, TTLs, stream groups, functions on every master)")
         ok = result.returncode == 0 and not diffs
 
-        if args.keep:
-            say()
-            say("servers left running: source %s, cluster %s. Press Enter to stop them."
-                % (source.address, cluster.address))
-            try:
-                input()
-            except EOFError:
-                pass
+        keep_servers(args, source, cluster)
     finally:
-        step(6, "stop everything")
-        if cluster is not None:
-            cluster.stop()
-        if source is not None:
-            source.stop()
-        harness.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
-        say("stopped; temp files removed")
-    say()
-    say("demo %s" % ("OK: the target holds exactly the source's data" if ok else "FAILED"))
-    return 0 if ok else 1
-
+        stop_everything(6, workdir, cluster, source)
+    return verdict(ok, "OK: the target holds exactly the source's data")
 
 
 def run_sync(args, shake):
@@ -134,31 +176,19 @@ def run_sync(args, shake):
     writers = []
     ok = False
     try:
-        step(1, "start a source Redis and a 3-master target cluster on 127.0.0.1")
         # repl-diskless-sync-delay 0: the full sync starts at once (Redis 7 waits 5 s by default)
-        source = harness.start_server(livesync.source_config(profile="default"), name="demo-source")
-        say("source   %s (standalone, diskless replication, dir %s)" % (source.address, source.dir))
-        t0 = time.monotonic()
-        cluster = harness.Cluster().start()
-        say("target   %s (cluster ready in %.1fs)" % (", ".join(n.address for n in cluster.masters()),
-                                                      time.monotonic() - t0))
+        source = start_source(livesync.source_config(profile="default"),
+                              "standalone, diskless replication")
+        cluster = start_cluster()
 
-        step(2, "fill the source with sample data of every type, in dbs 0, 1 and 5")
-        manifest = dataset.fill(source, scale=args.scale)
-        src_snap = compare.snapshot(source)
-        for db in sorted(src_snap):
-            say("db%-2d %5d keys: %s" % (db, len(src_snap[db]), type_table({db: src_snap[db]})))
-        say("encodings: %s" % ", ".join("%s/%s" % te for te in sorted(manifest.encodings_seen())))
-        say("function libraries: %s" % ", ".join(manifest.functions))
+        fill_source(source, args.scale)
 
         step(3, "write the shake config: [source] type = sync")
         db_map = {1: 0, 5: 0}  # a cluster has db 0 only
         conf = harness.write_sync_config(os.path.join(workdir, "sync.ini"), source, cluster,
                                          on_existing="error", db_map=db_map,
                                          shake_dir=os.path.join(workdir, "shake-data"))
-        with open(conf) as f:
-            for line in f.read().rstrip().splitlines():
-                say("  " + line)
+        show_file(conf)
 
         step(4, "start shake in the background: full sync first, then every write as it happens")
         say("$ %s -conf %s &" % (shake, conf))
@@ -204,13 +234,10 @@ def run_sync(args, shake):
             w.check(cluster)
         say("every write is on the target exactly once (counters, lists in order, every key)")
 
-        tgt_snap = compare.snapshot(cluster)
         say()
-        say("source: %d keys (%s)" % (sum(len(k) for k in compare.snapshot(source).values()),
-                                       type_table(compare.snapshot(source))))
-        say("target: %d keys (%s)" % (sum(len(k) for k in tgt_snap.values()), type_table(tgt_snap)))
-        for node in cluster.masters():
-            say("  %s holds %d keys" % (node.address, node.client().dbsize()))
+        src_snap = compare.snapshot(source)
+        say("source: %d keys (%s)" % (sum(len(k) for k in src_snap.values()), type_table(src_snap)))
+        show_target(cluster)
         say("full sync %.2fs, streamed %d writes in %.1fs, caught up %.2fs after the last one"
             % (t_rdb - t_start, writes, t_writes - t_rdb, t_equal - t_writes))
 
@@ -219,19 +246,10 @@ def run_sync(args, shake):
         say("shake exited with status %s" % rc)
         cp = os.path.join(workdir, "shake-data", "checkpoint")
         if os.path.exists(cp):
-            with open(cp) as f:
-                for line in f.read().rstrip().splitlines():
-                    say("  checkpoint: " + line)
+            show_file(cp, prefix="  checkpoint: ")
         ok = rc == 0
 
-        if args.keep:
-            say()
-            say("servers left running: source %s, cluster %s. Press Enter to stop them."
-                % (source.address, cluster.address))
-            try:
-                input()
-            except EOFError:
-                pass
+        keep_servers(args, source, cluster)
     except (AssertionError, harness.ShakeTimeout) as e:
         say()
         say("demo stopped: %s" % str(e).splitlines()[0])
@@ -244,19 +262,8 @@ def run_sync(args, shake):
                 w.stop()
             except AssertionError:
                 pass
-        step(8, "stop everything")
-        if proc is not None and proc.alive():
-            proc.kill()
-        if cluster is not None:
-            cluster.stop()
-        if source is not None:
-            source.stop()
-        harness.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
-        say("stopped; temp files removed")
-    say()
-    say("demo %s" % ("OK: shake kept the target equal to the live source" if ok else "FAILED"))
-    return 0 if ok else 1
+        stop_everything(8, workdir, cluster, source, proc)
+    return verdict(ok, "OK: shake kept the target equal to the live source")
 
 
 def main():

@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "reader/listpack.h"
-#include "reader/lzf.h"
-#include "shake/crc64.h"
+#include "test/unit/support/fixtures.h"
 
 /* Wraps entry bytes (each already followed by its back-length, written by hand) in
  * a header declaring `count`, and the terminator. The result is malloc'd at exactly
@@ -446,107 +445,6 @@ Test(listpack_malformed, null_or_empty_err_buffer_is_safe) {
     free(blob);
 }
 
-/* ---- Test support: pulling packed blobs out of real RDB files and DUMP payloads.
- * (Kept in this file so that the test depends on nothing but the module.) */
-
-/* The fixture directory: $SHAKE_FIXTURES, or the shared tree next to the repo. */
-static const char *fixture_dir(void) {
-    const char *dir = getenv("SHAKE_FIXTURES");
-    return dir != NULL && *dir != '\0' ? dir : "../shared/fixtures/rdb";
-}
-
-/* Reads a fixture file whole, or skips the test (visibly) when it is absent. */
-static unsigned char *fixture_read(const char *name, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        /* criterion hides skips at its default verbosity: say it on stderr too. */
-        fprintf(stderr, "SKIP: fixture %s not found (set SHAKE_FIXTURES)\n", path);
-        cr_skip_test("fixture %s not found (set SHAKE_FIXTURES to the fixtures/rdb dir)", path);
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return data;
-}
-
-/* An RDB length at data[*pos]; *special is set for the 11xxxxxx string encodings
- * (the value is then the encoding's low six bits). */
-static uint64_t rdb_read_length(const unsigned char *data, size_t len, size_t *pos, int *special) {
-    cr_assert_lt(*pos, len);
-    unsigned char b = data[(*pos)++];
-    *special = 0;
-    switch (b >> 6) {
-    case 0: return b & 0x3F;
-    case 1: cr_assert_lt(*pos, len); return ((uint64_t)(b & 0x3F) << 8) | data[(*pos)++];
-    case 3: *special = 1; return b & 0x3F;
-    }
-    size_t n = b == 0x80 ? 4 : 8;
-    cr_assert_leq(*pos + n, len);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | data[(*pos)++];
-    return v;
-}
-
-/* The RDB string at data[*pos] (plain or LZF-compressed) in an exact-size malloc'd
- * buffer, so that ASan sees any read past the blob. */
-static char *rdb_read_string(const unsigned char *data, size_t len, size_t *pos, size_t *out_len) {
-    int special;
-    uint64_t n = rdb_read_length(data, len, pos, &special);
-    if (!special) {
-        cr_assert_leq(*pos + n, len);
-        char *s = malloc(n > 0 ? n : 1);
-        memcpy(s, data + *pos, n);
-        *pos += n;
-        *out_len = n;
-        return s;
-    }
-    cr_assert_eq(n, 3, "only LZF strings hold packed blobs, got special encoding %llu",
-                 (unsigned long long)n);
-    uint64_t clen = rdb_read_length(data, len, pos, &special);
-    uint64_t ulen = rdb_read_length(data, len, pos, &special);
-    cr_assert_leq(*pos + clen, len);
-    char *s = malloc(ulen);
-    cr_assert_eq(rdb_lzf_decompress((const char *)data + *pos, clen, s, ulen), 0);
-    *pos += clen;
-    *out_len = ulen;
-    return s;
-}
-
-/* The offset just after <type><key> in an RDB file: where the key's value starts. */
-static size_t rdb_find_value(const unsigned char *data, size_t len, unsigned char type,
-                             const char *key) {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i + 2 + klen <= len; i++)
-        if (data[i] == type && data[i + 1] == klen && memcmp(data + i + 2, key, klen) == 0)
-            return i + 2 + klen;
-    cr_assert_fail("key %s of type %u not found in fixture", key, type);
-    return 0;
-}
-
-/* Checks a DUMP payload's trailer (RDB version, CRC64 over all before it) and
- * returns the blob in its string value, after the type byte. */
-static char *dump_payload_blob(const char *payload, size_t len, unsigned char type, size_t *out) {
-    const unsigned char *p = (const unsigned char *)payload;
-    cr_assert_gt(len, 10);
-    uint64_t trailer = 0;
-    for (int i = 7; i >= 0; i--)
-        trailer = trailer << 8 | p[len - 8 + i];
-    cr_assert_eq(crc64(0, p, len - 8), trailer, "DUMP payload CRC64");
-    cr_assert_eq(p[0], type);
-    size_t pos = 1;
-    char *blob = rdb_read_string(p, len - 10, &pos, out);
-    cr_assert_eq(pos, len - 10, "the value fills the payload up to the trailer");
-    return blob;
-}
-
 /* ---- real listpacks ---------------------------------------------------------- */
 
 /* HSET h <field> <value> ... on redis-server 7.0.15 (hash-max-listpack-value
@@ -650,7 +548,7 @@ static void assert_long_value(const char *field, struct rdb_elem v) {
 
 Test(listpack_real, redis7_hash_with_every_encoding) {
     size_t len;
-    char *lp = dump_payload_blob(redis7_hash_dump, sizeof redis7_hash_dump - 1, 16, &len);
+    char *lp = fixture_dump_blob(redis7_hash_dump, sizeof redis7_hash_dump - 1, 16, &len);
     size_t npairs = sizeof redis7_hash_pairs / sizeof redis7_hash_pairs[0];
     struct rdb_elem e[64];
     size_t n;
@@ -679,7 +577,7 @@ Test(listpack_real, redis7_hash_with_every_encoding) {
  * something to the format: must end in 0 or -1, never crash (ASan watches). */
 Test(listpack_real, every_single_byte_corruption_is_contained) {
     size_t len;
-    char *lp = dump_payload_blob(redis7_hash_dump, sizeof redis7_hash_dump - 1, 16, &len);
+    char *lp = fixture_dump_blob(redis7_hash_dump, sizeof redis7_hash_dump - 1, 16, &len);
     static const unsigned char values[] = {0x00, 0x01, 0x3F, 0x7F, 0x80, 0xBF, 0xC0, 0xDF,
                                            0xE0, 0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFE, 0xFF};
     struct rdb_elem e[64];
@@ -709,7 +607,7 @@ static const char redis7_zset_dump[] =
 
 Test(listpack_real, redis7_zset_members_and_scores) {
     size_t len;
-    char *lp = dump_payload_blob(redis7_zset_dump, sizeof redis7_zset_dump - 1, 17, &len);
+    char *lp = fixture_dump_blob(redis7_zset_dump, sizeof redis7_zset_dump - 1, 17, &len);
     struct rdb_elem e[10];
     size_t n;
     char err[256];
@@ -733,8 +631,8 @@ static void assert_fixture_listpack(const char *file, unsigned char type, const 
                                     const char *const *want, size_t nwant) {
     size_t flen, len, n;
     unsigned char *data = fixture_read(file, &flen);
-    size_t pos = rdb_find_value(data, flen, type, key);
-    char *lp = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, type, key);
+    char *lp = fixture_rdb_string(data, flen, &pos, &len);
     struct rdb_elem e[64];
     char err[256];
     cr_assert_eq(lp_walk(lp, len, e, 64, &n, err, sizeof err), 0, "%s: %s", file, err);
@@ -767,8 +665,8 @@ Test(listpack_fixtures, librdb_set_lp_v11) {
 Test(listpack_fixtures, librdb_zset_lp_v11_has_48_elements) {
     size_t flen, len, n;
     unsigned char *data = fixture_read("librdb/zset_lp_v11.rdb", &flen);
-    size_t pos = rdb_find_value(data, flen, 17, "myzset");
-    char *lp = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, 17, "myzset");
+    char *lp = fixture_rdb_string(data, flen, &pos, &len);
     struct rdb_elem e[64];
     char err[256];
     cr_assert_eq(lp_walk(lp, len, e, 64, &n, err, sizeof err), 0, "%s", err);

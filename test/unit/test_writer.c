@@ -9,7 +9,6 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <hiredis.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -22,130 +21,9 @@
 #include "shake/crc16.h"
 #include "shake/entry.h"
 #include "test/unit/support/server.h"
+#include "test/unit/support/writer_harness.h"
 #include "writer/restore.h"
 #include "writer/writer.h"
-
-struct harness {
-    struct ev_loop *loop;
-    struct shake_conf conf;
-    struct writer *writer;
-    ev_timer tick;
-    int ready;
-    int drained;
-    int failed;
-    char failure[1024];
-    int key_errors;
-    char last_key_error[1024];
-    int waits;       /* times submit() waited for `drained` */
-    double waited_s; /* and how long in all */
-};
-
-static void on_ready(void *ctx) {
-    ((struct harness *)ctx)->ready = 1;
-}
-static void on_drained(void *ctx) {
-    ((struct harness *)ctx)->drained++;
-}
-static void on_failed(void *ctx, const char *message) {
-    struct harness *h = ctx;
-    h->failed = 1;
-    snprintf(h->failure, sizeof(h->failure), "%s", message);
-}
-static void on_key_error(void *ctx, const char *message) {
-    struct harness *h = ctx;
-    h->key_errors++;
-    snprintf(h->last_key_error, sizeof(h->last_key_error), "%s", message);
-}
-static void on_tick(struct ev_loop *loop, ev_timer *timer, int revents) {
-    (void)loop;
-    (void)timer;
-    (void)revents;
-}
-
-static void harness_init(struct harness *h, int port) {
-    memset(h, 0, sizeof(*h));
-    h->loop = ev_loop_new(EVFLAG_AUTO);
-    cr_assert_not_null(h->loop);
-    conf_init(&h->conf);
-    h->conf.target.host = strdup("127.0.0.1");
-    h->conf.target.port = port;
-    h->conf.target.on_existing = CONF_ON_EXISTING_REPLACE;
-    /* A tick so that ev_run(EV_RUN_ONCE) returns regularly. */
-    ev_timer_init(&h->tick, on_tick, 0.01, 0.01);
-    ev_timer_start(h->loop, &h->tick);
-}
-
-static void harness_start(struct harness *h) {
-    struct writer_callbacks callbacks = {.ctx = h,
-                                         .ready = on_ready,
-                                         .drained = on_drained,
-                                         .failed = on_failed,
-                                         .key_error = on_key_error};
-    h->writer = writer_new(h->loop, &h->conf.target, &callbacks);
-    cr_assert_not_null(h->writer);
-    writer_start(h->writer);
-}
-
-static void harness_fini(struct harness *h) {
-    if (h->writer != NULL) writer_free(h->writer);
-    ev_timer_stop(h->loop, &h->tick);
-    ev_loop_destroy(h->loop);
-    conf_free(&h->conf);
-}
-
-/* Run the loop until cond(h) or the timeout; returns cond(h). */
-static int run_until(struct harness *h, int (*cond)(struct harness *), double timeout_s) {
-    ev_tstamp deadline = ev_time() + timeout_s;
-    while (!cond(h) && ev_time() < deadline)
-        ev_run(h->loop, EVRUN_ONCE);
-    return cond(h);
-}
-
-static void run_for(struct harness *h, double seconds) {
-    ev_tstamp deadline = ev_time() + seconds;
-    while (ev_time() < deadline)
-        ev_run(h->loop, EVRUN_ONCE);
-}
-
-static int ready_or_failed(struct harness *h) {
-    return h->ready || h->failed;
-}
-static int drained_or_failed(struct harness *h) {
-    return h->drained > 0 || h->failed;
-}
-static int idle_or_failed(struct harness *h) {
-    return h->failed || writer_is_idle(h->writer);
-}
-static int failed(struct harness *h) {
-    return h->failed;
-}
-
-static void harness_start_ready(struct harness *h) {
-    harness_start(h);
-    cr_assert(run_until(h, ready_or_failed, 30), "writer never became ready");
-    cr_assert(!h->failed, "%s", h->failure);
-}
-
-/* Submit, honouring writer_is_full: wait for `drained` first. */
-static void submit(struct harness *h, struct shake_entry *entry) {
-    if (writer_is_full(h->writer)) {
-        h->drained = 0;
-        h->waits++;
-        double t0 = ev_time();
-        cr_assert(run_until(h, drained_or_failed, 30), "no drained after full");
-        h->waited_s += ev_time() - t0;
-        cr_assert(!h->failed, "%s", h->failure);
-        cr_assert(!writer_is_full(h->writer), "drained but still full");
-    }
-    char err[512] = "";
-    int rc = writer_submit(h->writer, entry, err, sizeof(err));
-    cr_assert_eq(rc, 0, "submit: %s", err);
-}
-
-static void wait_idle(struct harness *h) {
-    cr_assert(run_until(h, idle_or_failed, 60), "writer never became idle");
-    cr_assert(!h->failed, "%s", h->failure);
-}
 
 static int64_t now_ms(void) {
     struct timeval tv;
@@ -201,37 +79,9 @@ static struct shake_entry *list_chunk(const char *key, int db, const char *prefi
     return entry;
 }
 
-static redisReply *command(redisContext *redis, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    redisReply *reply = redisvCommand(redis, format, args);
-    va_end(args);
-    cr_assert_not_null(reply, "%s", redis->errstr);
-    return reply;
-}
-
-static void expect_string(redisContext *redis, const char *key, const char *value) {
-    redisReply *reply = command(redis, "GET %s", key);
-    cr_assert_eq(reply->type, REDIS_REPLY_STRING, "GET %s: type %d", key, reply->type);
-    cr_assert_str_eq(reply->str, value, "GET %s", key);
-    freeReplyObject(reply);
-}
-
-static long long integer(redisContext *redis, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    redisReply *reply = redisvCommand(redis, format, args);
-    va_end(args);
-    cr_assert_not_null(reply);
-    cr_assert_eq(reply->type, REDIS_REPLY_INTEGER, "%s", reply->str ? reply->str : "");
-    long long value = reply->integer;
-    freeReplyObject(reply);
-    return value;
-}
-
 /* LRANGE key 0 -1 equals "<prefix>0".."<prefix>count-1". */
 static void expect_list(redisContext *redis, const char *key, const char *prefix, int count) {
-    redisReply *reply = command(redis, "LRANGE %s 0 -1", key);
+    redisReply *reply = harness_command(redis, "LRANGE %s 0 -1", key);
     cr_assert_eq(reply->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(reply->elements, (size_t)count, "LLEN %s", key);
     for (int i = 0; i < count; i++) {
@@ -243,18 +93,18 @@ static void expect_list(redisContext *redis, const char *key, const char *prefix
 }
 
 static void select_db(redisContext *redis, int db) {
-    redisReply *reply = command(redis, "SELECT %d", db);
+    redisReply *reply = harness_command(redis, "SELECT %d", db);
     cr_assert_eq(reply->type, REDIS_REPLY_STATUS);
     freeReplyObject(reply);
 }
 
 /* Submit a list of `chunks` chunks of 100 elements each. */
-static void submit_chunked_list(struct harness *h, const char *key, int db, int chunks,
+static void submit_chunked_list(struct writer_harness *h, const char *key, int db, int chunks,
                                 int64_t expire_ms) {
     for (int c = 0; c < chunks; c++) {
         unsigned flags =
             (c == 0 ? SHAKE_CHUNK_FIRST : 0) | (c == chunks - 1 ? SHAKE_CHUNK_LAST : 0);
-        submit(h, list_chunk(key, db, "e", c * 100, 100, flags, expire_ms));
+        harness_submit(h, list_chunk(key, db, "e", c * 100, 100, flags, expire_ms));
     }
 }
 
@@ -264,10 +114,10 @@ Test(writer_standalone, restores_keys_and_chunks_into_two_dbs_with_ttls, .timeou
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    freeReplyObject(command(redis, "SET key:0 old")); /* replaced */
-    freeReplyObject(command(redis, "SET other kept"));
+    freeReplyObject(harness_command(redis, "SET key:0 old")); /* replaced */
+    freeReplyObject(harness_command(redis, "SET other kept"));
 
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     h.conf.target.pipeline_max_bytes = 16 * 1024; /* small: exercise full / drained */
     h.conf.target.batch_max_items = 40;
@@ -292,14 +142,15 @@ Test(writer_standalone, restores_keys_and_chunks_into_two_dbs_with_ttls, .timeou
         int len = snprintf(value, sizeof(value), "value:%d", i);
         /* Alternate dbs often, to exercise SELECT. */
         int db = (i / 7) % 2 == 0 ? 0 : 2;
-        submit(&h, string_key(key, value, (size_t)len, db, i % 3 == 0 ? expire : SHAKE_NO_EXPIRE));
+        harness_submit(
+            &h, string_key(key, value, (size_t)len, db, i % 3 == 0 ? expire : SHAKE_NO_EXPIRE));
         drained_calls += h.drained;
         if (i % 500 == 0) {
             snprintf(key, sizeof(key), "list:%d", i);
             submit_chunked_list(&h, key, db, 3, i % 1000 == 0 ? expire : SHAKE_NO_EXPIRE);
         }
     }
-    wait_idle(&h);
+    harness_wait_idle(&h);
     cr_assert_gt(drained_calls, 0, "a 16 KB pipeline must have filled and drained");
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->keys_written, (uint64_t)keys + 6);
@@ -319,8 +170,8 @@ Test(writer_standalone, restores_keys_and_chunks_into_two_dbs_with_ttls, .timeou
         else
             in_db2++;
         select_db(redis, db);
-        expect_string(redis, key, value);
-        long long pttl = integer(redis, "PTTL %s", key);
+        harness_expect_string(redis, key, value);
+        long long pttl = harness_integer(redis, "PTTL %s", key);
         if (i % 3 == 0)
             cr_assert(pttl > 90000 && pttl <= 100000, "PTTL %s = %lld", key, pttl);
         else
@@ -331,7 +182,7 @@ Test(writer_standalone, restores_keys_and_chunks_into_two_dbs_with_ttls, .timeou
         snprintf(key, sizeof(key), "list:%d", i);
         select_db(redis, (i / 7) % 2 == 0 ? 0 : 2);
         expect_list(redis, key, "e", 300);
-        long long pttl = integer(redis, "PTTL %s", key);
+        long long pttl = harness_integer(redis, "PTTL %s", key);
         if (i % 1000 == 0)
             cr_assert(pttl > 90000 && pttl <= 100000, "PTTL %s = %lld", key, pttl);
         else
@@ -341,10 +192,11 @@ Test(writer_standalone, restores_keys_and_chunks_into_two_dbs_with_ttls, .timeou
     for (int i = 0; i < keys; i += 500)
         lists_db0 += (i / 7) % 2 == 0;
     select_db(redis, 0);
-    cr_assert_eq(integer(redis, "DBSIZE"), in_db0 + lists_db0 + 1, "db0: keys + lists + 'other'");
-    expect_string(redis, "other", "kept");
+    cr_assert_eq(harness_integer(redis, "DBSIZE"), in_db0 + lists_db0 + 1,
+                 "db0: keys + lists + 'other'");
+    harness_expect_string(redis, "other", "kept");
     select_db(redis, 2);
-    cr_assert_eq(integer(redis, "DBSIZE"), in_db2 + 6 - lists_db0);
+    cr_assert_eq(harness_integer(redis, "DBSIZE"), in_db2 + 6 - lists_db0);
     /* A RESTORE per key; per list DEL + 3 chunks x 3 RPUSH (40 + 40 + 20), and
      * PEXPIREAT for the 3 lists with a TTL. SELECTs are not counted. */
     cr_assert_eq(stats->commands_sent, (uint64_t)keys + 6 * (1 + 3 * 3) + 3);
@@ -357,20 +209,20 @@ Test(writer_standalone, skip_keeps_target_keys_and_counts_them, .timeout = 60) {
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    freeReplyObject(command(redis, "SET a old"));
-    struct harness h;
+    freeReplyObject(harness_command(redis, "SET a old"));
+    struct writer_harness h;
     harness_init(&h, server.port);
     h.conf.target.on_existing = CONF_ON_EXISTING_SKIP;
     harness_start_ready(&h);
-    submit(&h, string_key("a", "new", 3, 0, SHAKE_NO_EXPIRE));
-    submit(&h, string_key("b", "new", 3, 0, SHAKE_NO_EXPIRE));
-    wait_idle(&h);
+    harness_submit(&h, string_key("a", "new", 3, 0, SHAKE_NO_EXPIRE));
+    harness_submit(&h, string_key("b", "new", 3, 0, SHAKE_NO_EXPIRE));
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->keys_skipped, 1u);
     cr_assert_eq(stats->keys_written, 1u);
     cr_assert_eq(stats->errors, 0u);
-    expect_string(redis, "a", "old");
-    expect_string(redis, "b", "new");
+    harness_expect_string(redis, "a", "old");
+    harness_expect_string(redis, "b", "new");
     redisFree(redis);
     harness_fini(&h);
     test_server_stop(&server);
@@ -380,15 +232,15 @@ Test(writer_standalone, an_error_reply_fails_the_key_and_the_rest_goes_on, .time
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    freeReplyObject(command(redis, "SET s string"));
-    struct harness h;
+    freeReplyObject(harness_command(redis, "SET s string"));
+    struct writer_harness h;
     harness_init(&h, server.port);
     h.conf.target.on_existing = CONF_ON_EXISTING_ERROR; /* no DEL before RPUSH */
     harness_start_ready(&h);
-    submit(&h, list_chunk("s", 0, "e", 0, 3, SHAKE_CHUNK_FIRST, SHAKE_NO_EXPIRE));
-    submit(&h, list_chunk("s", 0, "e", 3, 3, SHAKE_CHUNK_LAST, SHAKE_NO_EXPIRE));
-    submit(&h, string_key("after", "yes", 3, 0, SHAKE_NO_EXPIRE));
-    wait_idle(&h);
+    harness_submit(&h, list_chunk("s", 0, "e", 0, 3, SHAKE_CHUNK_FIRST, SHAKE_NO_EXPIRE));
+    harness_submit(&h, list_chunk("s", 0, "e", 3, 3, SHAKE_CHUNK_LAST, SHAKE_NO_EXPIRE));
+    harness_submit(&h, string_key("after", "yes", 3, 0, SHAKE_NO_EXPIRE));
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->errors, 2u);
     cr_assert_eq(stats->keys_written, 1u, "the list must not count as written");
@@ -399,8 +251,8 @@ Test(writer_standalone, an_error_reply_fails_the_key_and_the_rest_goes_on, .time
              "kind of value",
              server.port);
     cr_assert_str_eq(h.last_key_error, expected);
-    expect_string(redis, "s", "string");
-    expect_string(redis, "after", "yes");
+    harness_expect_string(redis, "s", "string");
+    harness_expect_string(redis, "after", "yes");
     redisFree(redis);
     harness_fini(&h);
     test_server_stop(&server);
@@ -410,7 +262,7 @@ Test(writer_standalone, oom_is_fatal_and_names_node_and_key, .timeout = 60) {
     const char *args[] = {"--maxmemory", "2mb", "--maxmemory-policy", "noeviction", NULL};
     struct test_server server;
     cr_assert_eq(test_server_start(&server, args), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     static char value[10000];
@@ -419,15 +271,15 @@ Test(writer_standalone, oom_is_fatal_and_names_node_and_key, .timeout = 60) {
         char key[32];
         snprintf(key, sizeof(key), "big:%d", i);
         char err[256];
-        if (writer_is_full(h.writer)) run_until(&h, drained_or_failed, 10);
+        if (writer_is_full(h.writer)) harness_run_until(&h, harness_drained_or_failed, 10);
         struct shake_entry *entry = string_key(key, value, sizeof(value), 0, SHAKE_NO_EXPIRE);
         if (writer_submit(h.writer, entry, err, sizeof(err)) < 0) {
             shake_entry_free(entry);
             break;
         }
-        run_for(&h, 0.0005);
+        harness_run_for(&h, 0.0005);
     }
-    cr_assert(run_until(&h, failed, 30), "no OOM failure");
+    cr_assert(harness_run_until(&h, harness_failed, 30), "no OOM failure");
     char prefix[128];
     snprintf(prefix, sizeof(prefix), "target 127.0.0.1:%d: key 'big:", server.port);
     cr_assert_eq(strncmp(h.failure, prefix, strlen(prefix)), 0, "%s", h.failure);
@@ -446,11 +298,11 @@ Test(writer_standalone, wrong_password_fails_with_the_server_message, .timeout =
     const char *args[] = {"--requirepass", "secret", NULL};
     struct test_server server;
     cr_assert_eq(test_server_start(&server, args), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     h.conf.target.password = strdup("wrong");
     harness_start(&h);
-    cr_assert(run_until(&h, ready_or_failed, 10));
+    cr_assert(harness_run_until(&h, harness_ready_or_failed, 10));
     cr_assert_eq(h.ready, 0);
     char expected[256];
     snprintf(expected, sizeof(expected),
@@ -465,8 +317,8 @@ Test(writer_standalone, wrong_password_fails_with_the_server_message, .timeout =
     h.conf.target.username = strdup("default");
     h.conf.target.password = strdup("secret");
     harness_start_ready(&h);
-    submit(&h, string_key("k", "v", 1, 0, SHAKE_NO_EXPIRE));
-    wait_idle(&h);
+    harness_submit(&h, string_key("k", "v", 1, 0, SHAKE_NO_EXPIRE));
+    harness_wait_idle(&h);
     cr_assert_eq(writer_stats(h.writer)->keys_written, 1u);
     harness_fini(&h);
     test_server_stop(&server);
@@ -474,11 +326,11 @@ Test(writer_standalone, wrong_password_fails_with_the_server_message, .timeout =
 
 Test(writer_standalone, unreachable_port_fails_with_connection_refused, .timeout = 30) {
     int port = test_server_unused_port();
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, port);
     harness_start(&h);
     cr_assert_eq(h.failed, 0, "failures are reported from the loop, not from writer_start");
-    cr_assert(run_until(&h, ready_or_failed, 10));
+    cr_assert(harness_run_until(&h, harness_ready_or_failed, 10));
     char expected[128];
     snprintf(expected, sizeof(expected), "target 127.0.0.1:%d: connect: Connection refused", port);
     cr_assert_str_eq(h.failure, expected);
@@ -490,30 +342,30 @@ Test(writer_standalone, a_dropped_connection_is_reopened_and_unanswered_commands
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     /* Hold every write, let the writer send, then kill its connection. */
-    freeReplyObject(command(redis, "CLIENT PAUSE 20000 WRITE"));
+    freeReplyObject(harness_command(redis, "CLIENT PAUSE 20000 WRITE"));
     for (int i = 0; i < 100; i++) {
         char key[32];
         snprintf(key, sizeof(key), "k%d", i);
-        submit(&h, string_key(key, key, strlen(key), 2, SHAKE_NO_EXPIRE));
+        harness_submit(&h, string_key(key, key, strlen(key), 2, SHAKE_NO_EXPIRE));
     }
-    run_for(&h, 0.2);
+    harness_run_for(&h, 0.2);
     cr_assert_eq(writer_stats(h.writer)->keys_written, 0u);
-    cr_assert_eq(integer(redis, "CLIENT KILL TYPE normal SKIPME yes"), 1);
-    freeReplyObject(command(redis, "CLIENT UNPAUSE"));
-    wait_idle(&h);
+    cr_assert_eq(harness_integer(redis, "CLIENT KILL TYPE normal SKIPME yes"), 1);
+    freeReplyObject(harness_command(redis, "CLIENT UNPAUSE"));
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->retries, 100u);
     cr_assert_eq(stats->keys_written, 100u);
     cr_assert_eq(stats->errors, 0u);
     select_db(redis, 2);
-    cr_assert_eq(integer(redis, "DBSIZE"), 100);
-    expect_string(redis, "k99", "k99");
+    cr_assert_eq(harness_integer(redis, "DBSIZE"), 100);
+    harness_expect_string(redis, "k99", "k99");
     select_db(redis, 0);
-    cr_assert_eq(integer(redis, "DBSIZE"), 0, "the resend must SELECT again");
+    cr_assert_eq(harness_integer(redis, "DBSIZE"), 0, "the resend must SELECT again");
     redisFree(redis);
     harness_fini(&h);
     test_server_stop(&server);
@@ -522,14 +374,14 @@ Test(writer_standalone, a_dropped_connection_is_reopened_and_unanswered_commands
 Test(writer_standalone, a_node_that_stays_down_fails_after_the_give_up_time, .timeout = 60) {
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     writer_set_give_up_ms(h.writer, 300);
     int port = server.port;
     test_server_stop(&server);
-    submit(&h, string_key("k", "v", 1, 0, SHAKE_NO_EXPIRE));
-    cr_assert(run_until(&h, failed, 10));
+    harness_submit(&h, string_key("k", "v", 1, 0, SHAKE_NO_EXPIRE));
+    cr_assert(harness_run_until(&h, harness_failed, 10));
     char expected[256];
     snprintf(expected, sizeof(expected),
              "target 127.0.0.1:%d: connection lost (connect: Connection refused); gave up "
@@ -554,7 +406,7 @@ Test(writer_standalone, busy_replies_back_off_and_resend_in_order, .timeout = 60
     const char *args[] = {"--busy-reply-threshold", "50", NULL};
     struct test_server server;
     cr_assert_eq(test_server_start(&server, args), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     redisContext *script = test_server_connect(&server);
@@ -567,13 +419,13 @@ Test(writer_standalone, busy_replies_back_off_and_resend_in_order, .timeout = 60
     for (int i = 0; i < 20; i++) {
         char key[32];
         snprintf(key, sizeof(key), "busy:%d", i);
-        submit(&h, string_key(key, key, strlen(key), 0, SHAKE_NO_EXPIRE));
+        harness_submit(&h, string_key(key, key, strlen(key), 0, SHAKE_NO_EXPIRE));
     }
     ev_timer killer;
     ev_timer_init(&killer, kill_script, 0.5, 0.);
     killer.data = &server;
     ev_timer_start(h.loop, &killer);
-    wait_idle(&h);
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_geq(stats->retries, 21u);
     cr_assert_eq(stats->keys_written, 21u);
@@ -581,7 +433,7 @@ Test(writer_standalone, busy_replies_back_off_and_resend_in_order, .timeout = 60
     redisFree(script);
     redisContext *redis = test_server_connect(&server);
     expect_list(redis, "busy:list", "e", 500);
-    expect_string(redis, "busy:19", "busy:19");
+    harness_expect_string(redis, "busy:19", "busy:19");
     redisFree(redis);
     harness_fini(&h);
     test_server_stop(&server);
@@ -592,7 +444,7 @@ Test(writer_standalone, busy_replies_back_off_and_resend_in_order, .timeout = 60
 /* owner[slot] = index of the node serving it, from node 0's CLUSTER SLOTS. */
 static void cluster_owners(const struct test_cluster *cluster, int *owner) {
     redisContext *redis = test_server_connect(&cluster->nodes[0]);
-    redisReply *reply = command(redis, "CLUSTER SLOTS");
+    redisReply *reply = harness_command(redis, "CLUSTER SLOTS");
     for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
         owner[s] = -1;
     for (size_t i = 0; i < reply->elements; i++) {
@@ -613,7 +465,7 @@ static void cluster_owners(const struct test_cluster *cluster, int *owner) {
 Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeout = 120) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[1].port);
     h.conf.target.pipeline_max_bytes = 64 * 1024;
     harness_start_ready(&h);
@@ -636,7 +488,8 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
         char key[32], value[64];
         snprintf(key, sizeof(key), "key:%d", i);
         int len = snprintf(value, sizeof(value), "value:%d", i);
-        submit(&h, string_key(key, value, (size_t)len, 0, i % 4 == 0 ? expire : SHAKE_NO_EXPIRE));
+        harness_submit(
+            &h, string_key(key, value, (size_t)len, 0, i % 4 == 0 ? expire : SHAKE_NO_EXPIRE));
         if (i % 1000 == 0) {
             snprintf(key, sizeof(key), "list:%d", i);
             submit_chunked_list(&h, key, 0, 4, SHAKE_NO_EXPIRE);
@@ -648,8 +501,8 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
                            "redis.register_function('shake_echo', function(keys, args) return "
                            "args[1] end)");
     function->key_len = strlen(function->key);
-    submit(&h, function);
-    wait_idle(&h);
+    harness_submit(&h, function);
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->keys_written, (uint64_t)keys + 6, "a function is not a key");
     cr_assert_eq(stats->errors, 0u);
@@ -662,7 +515,7 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
         nodes[n] = test_server_connect(&cluster.nodes[n]);
     long long total = 0;
     for (int n = 0; n < 3; n++) {
-        long long size = integer(nodes[n], "DBSIZE");
+        long long size = harness_integer(nodes[n], "DBSIZE");
         cr_assert_gt(size, 1000, "node %d holds %lld keys", n, size);
         total += size;
     }
@@ -672,8 +525,8 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
         snprintf(key, sizeof(key), "key:%d", i);
         snprintf(value, sizeof(value), "value:%d", i);
         redisContext *redis = nodes[owner[key_hash_slot(key, strlen(key))]];
-        expect_string(redis, key, value);
-        long long pttl = integer(redis, "PTTL %s", key);
+        harness_expect_string(redis, key, value);
+        long long pttl = harness_integer(redis, "PTTL %s", key);
         if (i % 4 == 0)
             cr_assert(pttl > 90000 && pttl <= 100000, "PTTL %s = %lld", key, pttl);
         else
@@ -685,7 +538,7 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
         expect_list(nodes[owner[key_hash_slot(key, strlen(key))]], key, "e", 400);
     }
     for (int n = 0; n < 3; n++) {
-        redisReply *reply = command(nodes[n], "FCALL shake_echo 0 hello");
+        redisReply *reply = harness_command(nodes[n], "FCALL shake_echo 0 hello");
         cr_assert_eq(reply->type, REDIS_REPLY_STRING, "node %d: %s", n, reply->str);
         cr_assert_str_eq(reply->str, "hello");
         freeReplyObject(reply);
@@ -698,7 +551,7 @@ Test(writer_cluster, restores_keys_over_all_slots_and_refuses_other_dbs, .timeou
 Test(writer_cluster, follows_moved_after_a_slot_moved_and_keeps_key_order, .timeout = 120) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[0].port);
     harness_start_ready(&h);
 
@@ -712,9 +565,9 @@ Test(writer_cluster, follows_moved_after_a_slot_moved_and_keeps_key_order, .time
     for (int i = 0; i < 50; i++) {
         char key[32];
         snprintf(key, sizeof(key), "{moved}:%d", i);
-        submit(&h, string_key(key, key, strlen(key), 0, SHAKE_NO_EXPIRE));
+        harness_submit(&h, string_key(key, key, strlen(key), 0, SHAKE_NO_EXPIRE));
     }
-    wait_idle(&h);
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_geq(stats->redirects, 1u);
     cr_assert_eq(stats->keys_written, 51u);
@@ -722,15 +575,15 @@ Test(writer_cluster, follows_moved_after_a_slot_moved_and_keeps_key_order, .time
     uint64_t redirects = stats->redirects;
 
     /* With the map refreshed, the next key goes straight to the new owner. */
-    submit(&h, string_key("{moved}:late", "late", 4, 0, SHAKE_NO_EXPIRE));
-    wait_idle(&h);
+    harness_submit(&h, string_key("{moved}:late", "late", 4, 0, SHAKE_NO_EXPIRE));
+    harness_wait_idle(&h);
     cr_assert_eq(stats->redirects, redirects);
 
     redisContext *redis = test_server_connect(&cluster.nodes[to]);
     expect_list(redis, "{moved}:list", "e", 500);
-    expect_string(redis, "{moved}:49", "{moved}:49");
-    expect_string(redis, "{moved}:late", "late");
-    cr_assert_eq(integer(redis, "CLUSTER COUNTKEYSINSLOT %u", slot), 52);
+    harness_expect_string(redis, "{moved}:49", "{moved}:49");
+    harness_expect_string(redis, "{moved}:late", "late");
+    cr_assert_eq(harness_integer(redis, "CLUSTER COUNTKEYSINSLOT %u", slot), 52);
     redisFree(redis);
     harness_fini(&h);
     test_cluster_stop(&cluster);
@@ -739,7 +592,7 @@ Test(writer_cluster, follows_moved_after_a_slot_moved_and_keeps_key_order, .time
 Test(writer_cluster, follows_ask_during_a_migration, .timeout = 120) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[0].port);
     harness_start_ready(&h);
 
@@ -751,18 +604,18 @@ Test(writer_cluster, follows_ask_during_a_migration, .timeout = 120) {
     cr_assert_eq(test_cluster_node_id(&cluster, to, to_id), 0);
     redisContext *source = test_server_connect(&cluster.nodes[from]);
     redisContext *target = test_server_connect(&cluster.nodes[to]);
-    freeReplyObject(command(target, "CLUSTER SETSLOT %u IMPORTING %s", slot, from_id));
-    freeReplyObject(command(source, "CLUSTER SETSLOT %u MIGRATING %s", slot, to_id));
+    freeReplyObject(harness_command(target, "CLUSTER SETSLOT %u IMPORTING %s", slot, from_id));
+    freeReplyObject(harness_command(source, "CLUSTER SETSLOT %u MIGRATING %s", slot, to_id));
 
-    submit(&h, string_key("{ask}:a", "A", 1, 0, SHAKE_NO_EXPIRE));
-    wait_idle(&h);
+    harness_submit(&h, string_key("{ask}:a", "A", 1, 0, SHAKE_NO_EXPIRE));
+    harness_wait_idle(&h);
     const struct writer_stats *stats = writer_stats(h.writer);
     cr_assert_eq(stats->redirects, 1u);
     cr_assert_eq(stats->keys_written, 1u);
-    cr_assert_eq(integer(source, "CLUSTER COUNTKEYSINSLOT %u", slot), 0);
-    cr_assert_eq(integer(target, "CLUSTER COUNTKEYSINSLOT %u", slot), 1);
-    freeReplyObject(command(target, "ASKING"));
-    expect_string(target, "{ask}:a", "A");
+    cr_assert_eq(harness_integer(source, "CLUSTER COUNTKEYSINSLOT %u", slot), 0);
+    cr_assert_eq(harness_integer(target, "CLUSTER COUNTKEYSINSLOT %u", slot), 1);
+    freeReplyObject(harness_command(target, "ASKING"));
+    harness_expect_string(target, "{ask}:a", "A");
     redisFree(source);
     redisFree(target);
     harness_fini(&h);
@@ -780,7 +633,7 @@ static double seconds_now(void) {
 static void flush_cluster(const struct test_cluster *cluster) {
     for (int n = 0; n < cluster->count; n++) {
         redisContext *redis = test_server_connect(&cluster->nodes[n]);
-        freeReplyObject(command(redis, "FLUSHALL"));
+        freeReplyObject(harness_command(redis, "FLUSHALL"));
         redisFree(redis);
     }
 }
@@ -815,7 +668,7 @@ static double cluster_cpu(const struct test_cluster *cluster) {
     double total = 0;
     for (int n = 0; n < cluster->count; n++) {
         redisContext *redis = test_server_connect(&cluster->nodes[n]);
-        redisReply *reply = command(redis, "INFO cpu");
+        redisReply *reply = harness_command(redis, "INFO cpu");
         const char *user = strstr(reply->str, "used_cpu_user:");
         const char *sys = strstr(reply->str, "used_cpu_sys:");
         if (user != NULL) total += atof(user + strlen("used_cpu_user:"));
@@ -843,14 +696,14 @@ static double writer_round(const struct test_cluster *cluster, int keys, const c
         snprintf(key, sizeof(key), "bench:%d", i);
         entries[i] = string_key(key, value, value_len, 0, SHAKE_NO_EXPIRE);
     }
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster->nodes[0].port);
     harness_start_ready(&h);
     double cpu_start = cpu_seconds();
     double start = seconds_now();
     for (int i = 0; i < keys; i++)
-        submit(&h, entries[i]);
-    wait_idle(&h);
+        harness_submit(&h, entries[i]);
+    harness_wait_idle(&h);
     double seconds = seconds_now() - start;
     *cpu = cpu_seconds() - cpu_start;
     fprintf(stderr, "  round: %.3f s, %d waits for drained (%.3f s)\n", seconds, h.waits,

@@ -9,7 +9,6 @@
 #include <criterion/criterion.h>
 #include <ev.h>
 #include <hiredis.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,110 +16,12 @@
 #include "shake/crc16.h"
 #include "shake/entry.h"
 #include "test/unit/support/server.h"
+#include "test/unit/support/writer_harness.h"
 #include "writer/writer.h"
 
-#define MAX_SOURCES 4
-
-struct harness {
-    struct ev_loop *loop;
-    struct shake_conf conf;
-    struct writer *writer;
-    ev_timer tick;
-    int ready;
-    int failed;
-    char failure[1024];
-    int key_errors;
-    char last_key_error[1024];
-    int acks;                      /* acked calls */
-    int64_t last_ack[MAX_SOURCES]; /* -1: none yet */
-    int ack_went_back;             /* an ack lower than the one before it */
-};
-
-static void on_ready(void *ctx) {
-    ((struct harness *)ctx)->ready = 1;
-}
-static void on_drained(void *ctx) {
-    (void)ctx;
-}
-static void on_failed(void *ctx, const char *message) {
-    struct harness *h = ctx;
-    h->failed = 1;
-    snprintf(h->failure, sizeof(h->failure), "%s", message);
-}
-static void on_key_error(void *ctx, const char *message) {
-    struct harness *h = ctx;
-    h->key_errors++;
-    snprintf(h->last_key_error, sizeof(h->last_key_error), "%s", message);
-}
-static void on_acked(void *ctx, int source, uint64_t offset) {
-    struct harness *h = ctx;
-    cr_assert(source >= 0 && source < MAX_SOURCES);
-    if ((int64_t)offset < h->last_ack[source]) h->ack_went_back = 1;
-    h->last_ack[source] = (int64_t)offset;
-    h->acks++;
-}
-static void on_tick(struct ev_loop *loop, ev_timer *timer, int revents) {
-    (void)loop, (void)timer, (void)revents;
-}
-
-static void harness_init(struct harness *h, int port) {
-    memset(h, 0, sizeof(*h));
-    h->loop = ev_loop_new(EVFLAG_AUTO);
-    cr_assert_not_null(h->loop);
-    conf_init(&h->conf);
-    h->conf.target.host = strdup("127.0.0.1");
-    h->conf.target.port = port;
-    h->conf.target.on_existing = CONF_ON_EXISTING_REPLACE;
-    for (int i = 0; i < MAX_SOURCES; i++)
-        h->last_ack[i] = -1;
-    ev_timer_init(&h->tick, on_tick, 0.01, 0.01);
-    ev_timer_start(h->loop, &h->tick);
-}
-
-static int ready_or_failed(struct harness *h) {
-    return h->ready || h->failed;
-}
-static int idle_or_failed(struct harness *h) {
-    return h->failed || writer_is_idle(h->writer);
-}
-
-static int run_until(struct harness *h, int (*cond)(struct harness *), double timeout_s) {
-    ev_tstamp deadline = ev_time() + timeout_s;
-    while (!cond(h) && ev_time() < deadline)
-        ev_run(h->loop, EVRUN_ONCE);
-    return cond(h);
-}
-
-static void run_for(struct harness *h, double seconds) {
-    ev_tstamp deadline = ev_time() + seconds;
-    while (ev_time() < deadline)
-        ev_run(h->loop, EVRUN_ONCE);
-}
-
-static void harness_start_ready(struct harness *h) {
-    struct writer_callbacks callbacks = {.ctx = h,
-                                         .ready = on_ready,
-                                         .drained = on_drained,
-                                         .failed = on_failed,
-                                         .key_error = on_key_error,
-                                         .acked = on_acked};
-    h->writer = writer_new(h->loop, &h->conf.target, &callbacks);
-    cr_assert_not_null(h->writer);
-    writer_start(h->writer);
-    cr_assert(run_until(h, ready_or_failed, 30), "writer never became ready");
-    cr_assert(!h->failed, "%s", h->failure);
-}
-
-static void harness_fini(struct harness *h) {
-    if (h->writer != NULL) writer_free(h->writer);
-    ev_timer_stop(h->loop, &h->tick);
-    ev_loop_destroy(h->loop);
-    conf_free(&h->conf);
-}
-
-static void wait_idle(struct harness *h) {
-    cr_assert(run_until(h, idle_or_failed, 60), "writer never became idle");
-    cr_assert(!h->failed, "%s", h->failure);
+/* Idle, and with nothing left awaiting a reply: every ack has been given. */
+static void wait_idle(struct writer_harness *h) {
+    harness_wait_idle(h);
     cr_assert_eq(writer_in_flight(h->writer), 0u);
 }
 
@@ -149,7 +50,8 @@ static struct shake_entry *cmd_entry(int source, uint64_t offset, int db, const 
 }
 
 /* Submit one command that must be accepted. */
-static void submit_cmd(struct harness *h, int source, uint64_t offset, int db, const char *line) {
+static void submit_cmd(struct writer_harness *h, int source, uint64_t offset, int db,
+                       const char *line) {
     char err[512] = "";
     struct shake_entry *entry = cmd_entry(source, offset, db, line);
     int rc = writer_submit(h->writer, entry, err, sizeof(err));
@@ -173,36 +75,8 @@ static struct shake_entry *string_key(int source, const char *key, const char *v
     return entry;
 }
 
-static redisReply *command(redisContext *redis, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    redisReply *reply = redisvCommand(redis, format, args);
-    va_end(args);
-    cr_assert_not_null(reply, "%s", redis->errstr);
-    return reply;
-}
-
-static void expect_string(redisContext *redis, const char *key, const char *value) {
-    redisReply *reply = command(redis, "GET %s", key);
-    cr_assert_eq(reply->type, REDIS_REPLY_STRING, "GET %s: type %d", key, reply->type);
-    cr_assert_str_eq(reply->str, value, "GET %s", key);
-    freeReplyObject(reply);
-}
-
-static long long integer(redisContext *redis, const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    redisReply *reply = redisvCommand(redis, format, args);
-    va_end(args);
-    cr_assert_not_null(reply);
-    cr_assert_eq(reply->type, REDIS_REPLY_INTEGER, "%s", reply->str ? reply->str : "");
-    long long value = reply->integer;
-    freeReplyObject(reply);
-    return value;
-}
-
 static void expect_list(redisContext *redis, const char *key, const char *expected) {
-    redisReply *reply = command(redis, "LRANGE %s 0 -1", key);
+    redisReply *reply = harness_command(redis, "LRANGE %s 0 -1", key);
     cr_assert_eq(reply->type, REDIS_REPLY_ARRAY);
     char joined[256] = "";
     for (size_t i = 0; i < reply->elements; i++) {
@@ -215,7 +89,7 @@ static void expect_list(redisContext *redis, const char *key, const char *expect
 
 /* The calls of one command on a server, from INFO commandstats (0 when none). */
 static long long command_calls(redisContext *redis, const char *name) {
-    redisReply *reply = command(redis, "INFO commandstats");
+    redisReply *reply = harness_command(redis, "INFO commandstats");
     char field[64];
     snprintf(field, sizeof(field), "cmdstat_%s:calls=", name);
     const char *at = strstr(reply->str, field);
@@ -230,7 +104,7 @@ Test(writer_cmd_standalone, commands_apply_in_order_per_db_and_ack_the_last_offs
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     cr_assert_eq(writer_target_info(h.writer)->command_table_builtin, 0);
@@ -265,21 +139,21 @@ Test(writer_cmd_standalone, commands_apply_in_order_per_db_and_ack_the_last_offs
     cr_assert_eq(stats->errors, 0u);
     cr_assert_eq(stats->transactions_split, 0u);
     cr_assert_eq(h.key_errors, 0);
-    expect_string(redis, "a", "1");
-    expect_string(redis, "counter", "101");
+    harness_expect_string(redis, "a", "1");
+    harness_expect_string(redis, "counter", "101");
     expect_list(redis, "list", "x y z");
-    cr_assert_eq(integer(redis, "EXISTS k1 k3"), 0);
-    expect_string(redis, "k2", "v2");
-    long long ttl = integer(redis, "TTL a");
+    cr_assert_eq(harness_integer(redis, "EXISTS k1 k3"), 0);
+    harness_expect_string(redis, "k2", "v2");
+    long long ttl = harness_integer(redis, "TTL a");
     cr_assert(ttl > 990 && ttl <= 1000, "TTL a = %lld", ttl);
-    expect_string(redis, "after", "transaction");
+    harness_expect_string(redis, "after", "transaction");
     cr_assert_eq(command_calls(redis, "exec"), 1, "the transaction is kept whole");
     cr_assert_eq(command_calls(redis, "publish"), 0);
     cr_assert_eq(command_calls(redis, "ping"), pings, "PING is dropped");
-    freeReplyObject(command(redis, "SELECT 3"));
-    expect_string(redis, "a", "in-db-3");
-    expect_string(redis, "b", "in-transaction");
-    cr_assert_eq(integer(redis, "DBSIZE"), 2);
+    freeReplyObject(harness_command(redis, "SELECT 3"));
+    harness_expect_string(redis, "a", "in-db-3");
+    harness_expect_string(redis, "b", "in-transaction");
+    cr_assert_eq(harness_integer(redis, "DBSIZE"), 2);
     redisFree(redis);
     harness_fini(&h);
     test_server_stop(&server);
@@ -289,7 +163,7 @@ Test(writer_cmd_standalone, acks_stall_behind_an_unanswered_entry_then_catch_up,
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
 
@@ -300,7 +174,7 @@ Test(writer_cmd_standalone, acks_stall_behind_an_unanswered_entry_then_catch_up,
     wait_idle(&h);
     cr_assert_eq(h.last_ack[1], 10);
 
-    freeReplyObject(command(redis, "CLIENT PAUSE 1000 WRITE"));
+    freeReplyObject(harness_command(redis, "CLIENT PAUSE 1000 WRITE"));
     submit_cmd(&h, 1, 20, 0, "SET b 2");
     char err[256];
     cr_assert_eq(writer_in_flight(h.writer), 1u);
@@ -310,7 +184,7 @@ Test(writer_cmd_standalone, acks_stall_behind_an_unanswered_entry_then_catch_up,
     submit_cmd(&h, 1, 30, 0, "PING");
     cr_assert_eq(writer_in_flight(h.writer), 2u, "a dropped command is done at once");
     submit_cmd(&h, 2, 7, 0, "PING"); /* another source is not held back */
-    run_for(&h, 0.3);
+    harness_run_for(&h, 0.3);
     cr_assert_eq(h.last_ack[1], 10, "acks must wait for SET b");
     cr_assert_eq(h.last_ack[2], 7);
     cr_assert_eq(writer_in_flight(h.writer), 2u, "in flight: %zu", writer_in_flight(h.writer));
@@ -318,8 +192,8 @@ Test(writer_cmd_standalone, acks_stall_behind_an_unanswered_entry_then_catch_up,
     wait_idle(&h);
     cr_assert_eq(h.last_ack[1], 30);
     cr_assert_eq(h.ack_went_back, 0);
-    expect_string(redis, "b", "2");
-    expect_string(redis, "restored", "value");
+    harness_expect_string(redis, "b", "2");
+    harness_expect_string(redis, "restored", "value");
     cr_assert_eq(writer_stats(h.writer)->keys_written, 1u);
     redisFree(redis);
     harness_fini(&h);
@@ -330,7 +204,7 @@ Test(writer_cmd_standalone, error_replies_are_reported_with_the_command_and_acke
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     h.conf.target.forward_publish = 1;
     harness_start_ready(&h);
@@ -353,7 +227,7 @@ Test(writer_cmd_standalone, error_replies_are_reported_with_the_command_and_acke
     cr_assert_str_eq(h.last_key_error, expected);
     cr_assert_eq(stats->commands_written, 2u, "SET s and PUBLISH");
     cr_assert_eq(h.last_ack[0], 70);
-    expect_string(redis, "t", "1");
+    harness_expect_string(redis, "t", "1");
     cr_assert_eq(command_calls(redis, "publish"), 1, "forward_publish = 1");
     redisFree(redis);
     harness_fini(&h);
@@ -363,7 +237,7 @@ Test(writer_cmd_standalone, error_replies_are_reported_with_the_command_and_acke
 Test(writer_cmd_standalone, the_error_reply_names_the_command_and_key, .timeout = 60) {
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     submit_cmd(&h, 0, 10, 0, "SET s text");
@@ -384,10 +258,10 @@ Test(writer_cmd_standalone, commands_without_reply_are_resent_after_a_reconnect,
     struct test_server server;
     cr_assert_eq(test_server_start(&server, NULL), 0);
     redisContext *redis = test_server_connect(&server);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
-    freeReplyObject(command(redis, "CLIENT PAUSE 20000 WRITE"));
+    freeReplyObject(harness_command(redis, "CLIENT PAUSE 20000 WRITE"));
     uint64_t offset = 0;
     for (int i = 0; i < 30; i++)
         submit_cmd(&h, 0, offset += 10, 2, "INCR counter");
@@ -396,10 +270,10 @@ Test(writer_cmd_standalone, commands_without_reply_are_resent_after_a_reconnect,
     submit_cmd(&h, 0, offset += 10, 2, "RPUSH list b");
     submit_cmd(&h, 0, offset += 10, 2, "EXEC");
     submit_cmd(&h, 0, offset += 10, 2, "RPUSH list c");
-    run_for(&h, 0.2);
+    harness_run_for(&h, 0.2);
     cr_assert_eq(h.acks, 0);
-    cr_assert_eq(integer(redis, "CLIENT KILL TYPE normal SKIPME yes"), 1);
-    freeReplyObject(command(redis, "CLIENT UNPAUSE"));
+    cr_assert_eq(harness_integer(redis, "CLIENT KILL TYPE normal SKIPME yes"), 1);
+    freeReplyObject(harness_command(redis, "CLIENT UNPAUSE"));
     wait_idle(&h);
     cr_assert_eq(h.last_ack[0], (int64_t)offset);
     cr_assert_eq(h.ack_went_back, 0);
@@ -407,8 +281,8 @@ Test(writer_cmd_standalone, commands_without_reply_are_resent_after_a_reconnect,
     cr_assert_eq(stats->retries, 32u, "30 INCR, the transaction, the last RPUSH");
     cr_assert_eq(stats->commands_written, 33u);
     cr_assert_eq(stats->errors, 0u);
-    freeReplyObject(command(redis, "SELECT 2"));
-    expect_string(redis, "counter", "30");
+    freeReplyObject(harness_command(redis, "SELECT 2"));
+    harness_expect_string(redis, "counter", "30");
     expect_list(redis, "list", "a b c");
     redisFree(redis);
     harness_fini(&h);
@@ -419,7 +293,7 @@ Test(writer_cmd_standalone, a_target_that_refuses_command_gets_the_builtin_table
     const char *args[] = {"--rename-command", "COMMAND", "", NULL};
     struct test_server server;
     cr_assert_eq(test_server_start(&server, args), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, server.port);
     harness_start_ready(&h);
     cr_assert_eq(writer_target_info(h.writer)->command_table_builtin, 1);
@@ -436,7 +310,7 @@ Test(writer_cmd_speed, small_commands_per_second, .timeout = 300) {
     const int count = 500000;
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[0].port);
     harness_start_ready(&h);
     struct shake_entry **entries = malloc((size_t)count * sizeof(*entries));
@@ -473,14 +347,14 @@ static redisContext *node_for(const struct test_cluster *cluster, const char *ke
 static void cluster_expect_string(const struct test_cluster *cluster, const char *key,
                                   const char *value) {
     redisContext *redis = node_for(cluster, key);
-    expect_string(redis, key, value);
+    harness_expect_string(redis, key, value);
     redisFree(redis);
 }
 
 static long long cluster_integer(const struct test_cluster *cluster, const char *key,
                                  const char *format) {
     redisContext *redis = node_for(cluster, key);
-    long long value = integer(redis, format, key);
+    long long value = harness_integer(redis, format, key);
     redisFree(redis);
     return value;
 }
@@ -499,7 +373,7 @@ static void key_on_node(const struct test_cluster *cluster, int node, int not, c
 Test(writer_cmd_cluster, commands_route_split_and_ack_in_order, .timeout = 180) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[0].port);
     harness_start_ready(&h);
     cr_assert_eq(writer_target_info(h.writer)->command_table_builtin, 0);
@@ -544,7 +418,7 @@ Test(writer_cmd_cluster, commands_route_split_and_ack_in_order, .timeout = 180) 
     key_on_node(&cluster, 1, 0, "held:", held, sizeof(held));
     key_on_node(&cluster, 1, 1, "free:", free_key, sizeof(free_key));
     redisContext *paused = test_server_connect(&cluster.nodes[1]);
-    freeReplyObject(command(paused, "CLIENT PAUSE 1000 WRITE"));
+    freeReplyObject(harness_command(paused, "CLIENT PAUSE 1000 WRITE"));
     char line[128];
     snprintf(line, sizeof(line), "SET %s 1", free_key);
     submit_cmd(&h, 0, 10000, 0, line);
@@ -556,7 +430,7 @@ Test(writer_cmd_cluster, commands_route_split_and_ack_in_order, .timeout = 180) 
     struct shake_entry *key = string_key(0, "{free}restored", "v");
     cr_assert_eq(writer_submit(h.writer, key, err, sizeof(err)), 0, "%s", err);
     submit_cmd(&h, 0, 10300, 0, "PING");
-    run_for(&h, 0.3);
+    harness_run_for(&h, 0.3);
     cr_assert_eq(h.last_ack[0], 10000);
     cr_assert_eq(writer_in_flight(h.writer), 1u, "only SET held awaits its reply");
     wait_idle(&h);
@@ -572,7 +446,7 @@ Test(writer_cmd_cluster, commands_route_split_and_ack_in_order, .timeout = 180) 
 Test(writer_cmd_cluster, renames_across_slots_and_transactions, .timeout = 180) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[2].port);
     harness_start_ready(&h);
     uint64_t offset = 0;
@@ -636,7 +510,7 @@ Test(writer_cmd_cluster, renames_across_slots_and_transactions, .timeout = 180) 
 Test(writer_cmd_cluster, unsupported_commands_fail_or_are_skipped, .timeout = 180) {
     struct test_cluster cluster;
     cr_assert_eq(test_cluster_start(&cluster, 3), 0);
-    struct harness h;
+    struct writer_harness h;
     harness_init(&h, cluster.nodes[0].port);
     harness_start_ready(&h);
     char err[512] = "";

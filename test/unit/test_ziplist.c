@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reader/lzf.h"
 #include "reader/ziplist.h"
+#include "test/unit/support/fixtures.h"
 
 /* Wraps hand-written entries (prevlen included) in a header declaring `count`, with
  * the tail offset at the entry that starts `last` bytes into `entries`, and the end
@@ -447,91 +447,6 @@ Test(ziplist_malformed, null_err_buffer_is_safe) {
     free(blob);
 }
 
-/* ---- Test support: pulling packed blobs out of real RDB files and DUMP payloads.
- * (Kept in this file so that the test depends on nothing but the module.) */
-
-/* The fixture directory: $SHAKE_FIXTURES, or the shared tree next to the repo. */
-static const char *fixture_dir(void) {
-    const char *dir = getenv("SHAKE_FIXTURES");
-    return dir != NULL && *dir != '\0' ? dir : "../shared/fixtures/rdb";
-}
-
-/* Reads a fixture file whole, or skips the test (visibly) when it is absent. */
-static unsigned char *fixture_read(const char *name, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        /* criterion hides skips at its default verbosity: say it on stderr too. */
-        fprintf(stderr, "SKIP: fixture %s not found (set SHAKE_FIXTURES)\n", path);
-        cr_skip_test("fixture %s not found (set SHAKE_FIXTURES to the fixtures/rdb dir)", path);
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return data;
-}
-
-/* An RDB length at data[*pos]; *special is set for the 11xxxxxx string encodings
- * (the value is then the encoding's low six bits). */
-static uint64_t rdb_read_length(const unsigned char *data, size_t len, size_t *pos, int *special) {
-    cr_assert_lt(*pos, len);
-    unsigned char b = data[(*pos)++];
-    *special = 0;
-    switch (b >> 6) {
-    case 0: return b & 0x3F;
-    case 1: cr_assert_lt(*pos, len); return ((uint64_t)(b & 0x3F) << 8) | data[(*pos)++];
-    case 3: *special = 1; return b & 0x3F;
-    }
-    size_t n = b == 0x80 ? 4 : 8;
-    cr_assert_leq(*pos + n, len);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | data[(*pos)++];
-    return v;
-}
-
-/* The RDB string at data[*pos] (plain or LZF-compressed) in an exact-size malloc'd
- * buffer, so that ASan sees any read past the blob. */
-static char *rdb_read_string(const unsigned char *data, size_t len, size_t *pos, size_t *out_len) {
-    int special;
-    uint64_t n = rdb_read_length(data, len, pos, &special);
-    if (!special) {
-        cr_assert_leq(*pos + n, len);
-        char *s = malloc(n > 0 ? n : 1);
-        memcpy(s, data + *pos, n);
-        *pos += n;
-        *out_len = n;
-        return s;
-    }
-    cr_assert_eq(n, 3, "only LZF strings hold packed blobs, got special encoding %llu",
-                 (unsigned long long)n);
-    uint64_t clen = rdb_read_length(data, len, pos, &special);
-    uint64_t ulen = rdb_read_length(data, len, pos, &special);
-    cr_assert_leq(*pos + clen, len);
-    char *s = malloc(ulen);
-    cr_assert_eq(rdb_lzf_decompress((const char *)data + *pos, clen, s, ulen), 0);
-    *pos += clen;
-    *out_len = ulen;
-    return s;
-}
-
-/* The offset just after <type><key> in an RDB file: where the key's value starts. */
-static size_t rdb_find_value(const unsigned char *data, size_t len, unsigned char type,
-                             const char *key) {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i + 2 + klen <= len; i++)
-        if (data[i] == type && data[i + 1] == klen && memcmp(data + i + 2, key, klen) == 0)
-            return i + 2 + klen;
-    cr_assert_fail("key %s of type %u not found in fixture", key, type);
-    return 0;
-}
-
 /* ---- real ziplists ----------------------------------------------------------- */
 
 /* Walks the ziplist stored as the string value of `key` and compares its elements,
@@ -540,12 +455,12 @@ static void assert_fixture_ziplist(const char *file, unsigned char type, const c
                                    const char *const *want, size_t nwant) {
     size_t flen, len, n;
     unsigned char *data = fixture_read(file, &flen);
-    size_t pos = rdb_find_value(data, flen, type, key);
+    size_t pos = fixture_find_value(data, flen, type, key);
     if (type == 14) { /* quicklist v1: a node count, then one ziplist per node */
         int special;
-        cr_assert_eq(rdb_read_length(data, flen, &pos, &special), 1, "one node expected");
+        cr_assert_eq(fixture_rdb_length(data, flen, &pos, &special), 1, "one node expected");
     }
-    char *zl = rdb_read_string(data, flen, &pos, &len);
+    char *zl = fixture_rdb_string(data, flen, &pos, &len);
     struct rdb_elem e[64];
     char err[256];
     cr_assert_eq(zl_walk(zl, len, e, 64, &n, err, sizeof err), 0, "%s %s: %s", file, key, err);
@@ -597,8 +512,8 @@ Test(ziplist_fixtures, librdb_compressed_list_and_hash) {
 Test(ziplist_fixtures, corrupt_ziplist_rdb_is_refused) {
     size_t flen, len;
     unsigned char *data = fixture_read("corrupt_ziplist.rdb", &flen);
-    size_t pos = rdb_find_value(data, flen, 13, "key:000000000091");
-    char *zl = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, 13, "key:000000000091");
+    char *zl = fixture_rdb_string(data, flen, &pos, &len);
     char err[256];
     struct rdb_elem e[8];
     size_t n;
@@ -613,8 +528,8 @@ Test(ziplist_fixtures, corrupt_ziplist_rdb_is_refused) {
 Test(ziplist_fixtures, every_single_byte_corruption_is_contained) {
     size_t flen, len, n;
     unsigned char *data = fixture_read("encodings.rdb", &flen);
-    size_t pos = rdb_find_value(data, flen, 10, "list_zipped");
-    char *zl = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, 10, "list_zipped");
+    char *zl = fixture_rdb_string(data, flen, &pos, &len);
     static const unsigned char values[] = {0x00, 0x01, 0x3F, 0x40, 0x7F, 0x80, 0xBF, 0xC0,
                                            0xD0, 0xE0, 0xF0, 0xF1, 0xFD, 0xFE, 0xFF};
     struct rdb_elem e[16];

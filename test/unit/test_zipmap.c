@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reader/lzf.h"
 #include "reader/zipmap.h"
+#include "test/unit/support/fixtures.h"
 
 /* bytes copied into an exact-size malloc'd buffer, so ASan sees any over-read. */
 static char *exact(const void *bytes, size_t len) {
@@ -234,91 +234,6 @@ Test(zipmap_malformed, every_truncation_fails_cleanly) {
     }
 }
 
-/* ---- Test support: pulling packed blobs out of real RDB files and DUMP payloads.
- * (Kept in this file so that the test depends on nothing but the module.) */
-
-/* The fixture directory: $SHAKE_FIXTURES, or the shared tree next to the repo. */
-static const char *fixture_dir(void) {
-    const char *dir = getenv("SHAKE_FIXTURES");
-    return dir != NULL && *dir != '\0' ? dir : "../shared/fixtures/rdb";
-}
-
-/* Reads a fixture file whole, or skips the test (visibly) when it is absent. */
-static unsigned char *fixture_read(const char *name, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        /* criterion hides skips at its default verbosity: say it on stderr too. */
-        fprintf(stderr, "SKIP: fixture %s not found (set SHAKE_FIXTURES)\n", path);
-        cr_skip_test("fixture %s not found (set SHAKE_FIXTURES to the fixtures/rdb dir)", path);
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return data;
-}
-
-/* An RDB length at data[*pos]; *special is set for the 11xxxxxx string encodings
- * (the value is then the encoding's low six bits). */
-static uint64_t rdb_read_length(const unsigned char *data, size_t len, size_t *pos, int *special) {
-    cr_assert_lt(*pos, len);
-    unsigned char b = data[(*pos)++];
-    *special = 0;
-    switch (b >> 6) {
-    case 0: return b & 0x3F;
-    case 1: cr_assert_lt(*pos, len); return ((uint64_t)(b & 0x3F) << 8) | data[(*pos)++];
-    case 3: *special = 1; return b & 0x3F;
-    }
-    size_t n = b == 0x80 ? 4 : 8;
-    cr_assert_leq(*pos + n, len);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | data[(*pos)++];
-    return v;
-}
-
-/* The RDB string at data[*pos] (plain or LZF-compressed) in an exact-size malloc'd
- * buffer, so that ASan sees any read past the blob. */
-static char *rdb_read_string(const unsigned char *data, size_t len, size_t *pos, size_t *out_len) {
-    int special;
-    uint64_t n = rdb_read_length(data, len, pos, &special);
-    if (!special) {
-        cr_assert_leq(*pos + n, len);
-        char *s = malloc(n > 0 ? n : 1);
-        memcpy(s, data + *pos, n);
-        *pos += n;
-        *out_len = n;
-        return s;
-    }
-    cr_assert_eq(n, 3, "only LZF strings hold packed blobs, got special encoding %llu",
-                 (unsigned long long)n);
-    uint64_t clen = rdb_read_length(data, len, pos, &special);
-    uint64_t ulen = rdb_read_length(data, len, pos, &special);
-    cr_assert_leq(*pos + clen, len);
-    char *s = malloc(ulen);
-    cr_assert_eq(rdb_lzf_decompress((const char *)data + *pos, clen, s, ulen), 0);
-    *pos += clen;
-    *out_len = ulen;
-    return s;
-}
-
-/* The offset just after <type><key> in an RDB file: where the key's value starts. */
-static size_t rdb_find_value(const unsigned char *data, size_t len, unsigned char type,
-                             const char *key) {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i + 2 + klen <= len; i++)
-        if (data[i] == type && data[i + 1] == klen && memcmp(data + i + 2, key, klen) == 0)
-            return i + 2 + klen;
-    cr_assert_fail("key %s of type %u not found in fixture", key, type);
-    return 0;
-}
-
 /* ---- real zipmaps ------------------------------------------------------------ */
 
 /* The zipmap stored as the value of `key` (type 9) in a fixture, walked and
@@ -327,8 +242,8 @@ static void assert_fixture_zipmap(const char *file, const char *key, const char 
                                   size_t nwant) {
     size_t flen, len, n;
     unsigned char *data = fixture_read(file, &flen);
-    size_t pos = rdb_find_value(data, flen, 9, key);
-    char *zm = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, 9, key);
+    char *zm = fixture_rdb_string(data, flen, &pos, &len);
     struct rdb_elem p[32];
     char err[256];
     cr_assert_eq(zm_walk(zm, len, p, 32, &n, err, sizeof err), 0, "%s: %s", file, err);
@@ -356,8 +271,8 @@ Test(zipmap_fixtures, librdb_hash_zm_v2_compressed) {
 Test(zipmap_fixtures, every_single_byte_corruption_is_contained) {
     size_t flen, len, n;
     unsigned char *data = fixture_read("librdb/hash_zm_v2.rdb", &flen);
-    size_t pos = rdb_find_value(data, flen, 9, "myhash");
-    char *zm = rdb_read_string(data, flen, &pos, &len);
+    size_t pos = fixture_find_value(data, flen, 9, "myhash");
+    char *zm = fixture_rdb_string(data, flen, &pos, &len);
     static const unsigned char values[] = {0x00, 0x01, 0x05, 0x7F, 0xFD, 0xFE, 0xFF};
     struct rdb_elem p[32];
     char err[256];
