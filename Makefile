@@ -25,8 +25,8 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. $(OPT) $(EXTRA_CFLAGS)
-LDLIBS := -lev -lm
+CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -I. $(OPT) $(EXTRA_CFLAGS)
+LDLIBS := -lev -lm -pthread
 LDFLAGS := $(OPT)
 
 SRC := $(wildcard shake/*.c reader/*.c writer/*.c filter/*.c conf/*.c)

@@ -262,6 +262,11 @@ static int set_shake_max_buffered(struct conf_parse *parse, const char *value, c
     return set_size(&parse->conf->shake.max_buffered, 64 * 1024, value, why, len);
 }
 
+static int set_shake_spool_max(struct conf_parse *parse, const char *value, char *why,
+                               size_t len) {
+    return set_size(&parse->conf->shake.spool_max, 0, value, why, len);
+}
+
 /* [shake] status = host:port of the status endpoint; empty turns it off. */
 static int set_shake_status(struct conf_parse *parse, const char *value, char *why, size_t len) {
     struct conf_shake *shake = &parse->conf->shake;
@@ -749,6 +754,7 @@ static const struct conf_key conf_keys[] = {
     {"shake", "progress", set_shake_progress},
     {"shake", "checkpoint_interval_ms", set_shake_checkpoint_interval_ms},
     {"shake", "max_buffered", set_shake_max_buffered},
+    {"shake", "spool_max", set_shake_spool_max},
     {"shake", "status", set_shake_status},
     {"filter", "allow_key_prefix", set_filter_allow_key_prefix},
     {"filter", "block_key_prefix", set_filter_block_key_prefix},
@@ -992,6 +998,7 @@ void conf_init(struct shake_conf *conf) {
     conf->shake.progress = -1;
     conf->shake.checkpoint_interval_ms = 1000;
     conf->shake.max_buffered = 16 * 1024 * 1024;
+    conf->shake.spool_max = (size_t)1024 * 1024 * 1024;
     conf->shake.status_host = strdup("127.0.0.1");
     conf->shake.status_port = 9121;
     conf->source.connect_timeout_ms = 5000;

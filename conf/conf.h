@@ -98,6 +98,8 @@ struct conf_shake {
     int progress;               /* -1 auto (terminal), 0 off, 1 on */
     int checkpoint_interval_ms; /* sync: how often acknowledged offsets are saved */
     size_t max_buffered;        /* sync: bytes read from one source and not yet decoded */
+    size_t spool_max;           /* sync: bytes of command stream parked on disk per shard
+                                   while the target is behind; 0: no spool */
     char *status_host;          /* status endpoint (docs/status.md); NULL: off */
     int status_port;
     int status_explicit;        /* the key was set (a bind failure is then a warning) */

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "reader/cmd_stream.h"
+#include "reader/spool.h"
 #include "shake/conn.h"
 
 #define REPLICA_LINE_MAX (64 * 1024)
@@ -23,6 +24,7 @@
 #define REPLICA_ACK_INTERVAL 1.0
 #define REPLICA_RETRY_MIN 0.1
 #define REPLICA_RETRY_MAX 5.0
+#define SPOOL_READ_BLOCK (1024 * 1024)
 
 enum replica_step {
     STEP_PING,
@@ -60,6 +62,8 @@ struct replica {
     size_t tail_len;
 
     struct cmd_stream *stream;        /* owned, during the stream */
+    struct spool *spool;              /* owned, NULL when spooling is off */
+    char *spool_buf;                  /* owned, SPOOL_READ_BLOCK bytes, made on first use */
     uint64_t received_offset;         /* end of the last command parsed */
     uint64_t resume_offset;           /* where a reconnect continues: the end of the last
                                          command that is not PING or REPLCONF */
@@ -145,6 +149,8 @@ static void replica_reset_link(struct replica *replica) {
     free(replica->tail);
     replica->tail = NULL;
     replica->tail_len = 0;
+    /* Spooled bytes lie past the resume offset: the next PSYNC sends them again. */
+    if (replica->spool != NULL) spool_clear(replica->spool);
     /* Nothing is parsed until the next handshake: replica_next must not look at
      * the freed decoder or stream. */
     replica->step = STEP_PING;
@@ -336,6 +342,7 @@ static int replica_parse_bulk_header(struct replica *replica, const char *line) 
 }
 
 static void replica_feed(struct replica *replica, const char *buf, size_t len);
+static void replica_resume_reading(struct replica *replica);
 
 /* Consume handshake lines from the line buffer; what follows the last one is fed
  * to the next phase. */
@@ -371,7 +378,9 @@ static void replica_process_lines(struct replica *replica) {
     }
 }
 
-static size_t replica_buffered(const struct replica *replica) {
+/* Bytes received and held in memory by the current consumer, not yet turned into
+ * entries. */
+static size_t replica_in_memory(const struct replica *replica) {
     if (replica->step == STEP_RDB && replica->decoder != NULL)
         return (size_t)(replica->rdb_fed - rdb_decoder_offset(replica->decoder));
     if (replica->step == STEP_STREAM && replica->stream != NULL)
@@ -379,8 +388,30 @@ static size_t replica_buffered(const struct replica *replica) {
     return replica->tail_len;
 }
 
-/* Route bytes to whatever the current step consumes. */
-static void replica_feed(struct replica *replica, const char *buf, size_t len) {
+static size_t replica_buffered(const struct replica *replica) {
+    return replica_in_memory(replica) +
+           (replica->spool != NULL ? (size_t)spool_size(replica->spool) : 0);
+}
+
+/* Once the RDB has begun, bytes the writer cannot take yet go to disk rather than
+ * memory, and keep going there until the spool is drained, so order holds across
+ * the end of the RDB and the start of the stream. */
+static int replica_should_spool(const struct replica *replica) {
+    if (replica->spool == NULL || replica->step < STEP_RDB) return 0;
+    return spool_size(replica->spool) > 0 ||
+           replica_in_memory(replica) > replica->options.max_buffered;
+}
+
+/* Stop reading the socket? With a spool, only when the spool is full: the source
+ * must not see a replica that stopped reading. */
+static int replica_input_full(const struct replica *replica) {
+    if (replica->spool != NULL && replica->step >= STEP_RDB)
+        return spool_size(replica->spool) >= replica->options.spool_max;
+    return replica_buffered(replica) > replica->options.max_buffered;
+}
+
+/* Hand bytes to the consumer of the current step, in memory. */
+static void replica_consume(struct replica *replica, const char *buf, size_t len) {
     switch (replica->step) {
     case STEP_RDB:
         if (rdb_decoder_feed(replica->decoder, buf, len) != RDB_OK) {
@@ -401,10 +432,8 @@ static void replica_feed(struct replica *replica, const char *buf, size_t len) {
         break;
     }
     case STEP_STREAM:
-        if (cmd_stream_feed(replica->stream, buf, len) != CMD_STREAM_OK) {
+        if (cmd_stream_feed(replica->stream, buf, len) != CMD_STREAM_OK)
             replica_fail(replica, "stream: %s", cmd_stream_error(replica->stream));
-            return;
-        }
         break;
     default: {
         /* One read may hold the last handshake lines and the start of the RDB: take
@@ -425,11 +454,47 @@ static void replica_feed(struct replica *replica, const char *buf, size_t len) {
     }
 }
 
+/* Route bytes read from the link: to the spool while the consumer is behind, else
+ * to the consumer. */
+static void replica_feed(struct replica *replica, const char *buf, size_t len) {
+    if (replica_should_spool(replica)) {
+        char err[512];
+        if (spool_append(replica->spool, buf, len, err, sizeof(err)) != 0)
+            replica_fail(replica, "%s", err);
+        return;
+    }
+    replica_consume(replica, buf, len);
+}
+
+/* The consumer wants more: move the next block of spooled bytes into it. Returns
+ * 1 when bytes moved, 0 when the spool is empty (the socket is read again), -1 on
+ * failure. */
+static int replica_unspool(struct replica *replica) {
+    char err[512];
+    if (replica->spool == NULL || spool_size(replica->spool) == 0) {
+        replica_resume_reading(replica);
+        return 0;
+    }
+    if (replica->spool_buf == NULL && (replica->spool_buf = malloc(SPOOL_READ_BLOCK)) == NULL) {
+        replica_fail(replica, "out of memory");
+        return -1;
+    }
+    ssize_t n = spool_read(replica->spool, replica->spool_buf, SPOOL_READ_BLOCK, err, sizeof(err));
+    if (n < 0) {
+        replica_fail(replica, "%s", err);
+        return -1;
+    }
+    replica_consume(replica, replica->spool_buf, (size_t)n);
+    if (replica->stopped) return -1;
+    if (!replica_input_full(replica)) replica_resume_reading(replica);
+    return 1;
+}
+
 static void replica_on_data(void *ctx, struct conn *conn, const char *buf, size_t len) {
     struct replica *replica = ctx;
     replica_feed(replica, buf, len);
     if (replica->stopped || replica->phase == REPLICA_RECONNECTING) return;
-    if (replica_buffered(replica) > replica->options.max_buffered) conn_set_reading(conn, 0);
+    if (replica_input_full(replica)) conn_set_reading(conn, 0);
     replica->backoff = REPLICA_RETRY_MIN;
     replica->callbacks.readable(replica->callbacks.ctx);
 }
@@ -451,7 +516,8 @@ static void replica_begin_stream(struct replica *replica, const char *tail, size
     replica_send_ack(replica);
     ev_timer_again(replica->loop, &replica->ack_timer);
     replica->callbacks.stream_started(replica->callbacks.ctx, continued);
-    if (tail_len > 0) replica_feed(replica, tail, tail_len);
+    /* These bytes come before anything spooled: straight to the parser. */
+    if (tail_len > 0) replica_consume(replica, tail, tail_len);
 }
 
 /* The decoder reached the RDB's end: check the framing, then go to the stream. */
@@ -503,12 +569,22 @@ static void replica_resume_reading(struct replica *replica) {
     if (conn_state(replica->conn) == CONN_CONNECTED) conn_set_reading(replica->conn, 1);
 }
 
+/* The consumer needs more bytes: from the spool when it holds some, else from the
+ * socket (reading resumes and `readable` follows). */
+static enum replica_status replica_refill(struct replica *replica, struct shake_entry **out) {
+    switch (replica_unspool(replica)) {
+    case 1: return replica_next(replica, out);
+    case 0: return REPLICA_NEED_MORE;
+    default: return REPLICA_FAILED;
+    }
+}
+
 static enum replica_status replica_next_rdb(struct replica *replica, struct shake_entry **out) {
     switch (rdb_decoder_next(replica->decoder, out)) {
     case RDB_OK:
         replica->counters.rdb_bytes_done = rdb_decoder_offset(replica->decoder);
         return REPLICA_ENTRY;
-    case RDB_NEED_MORE: replica_resume_reading(replica); return REPLICA_NEED_MORE;
+    case RDB_NEED_MORE: return replica_refill(replica, out);
     case RDB_DONE:
         if (replica_finish_rdb(replica) != 0) return REPLICA_FAILED;
         return replica_next(replica, out);
@@ -543,7 +619,7 @@ static enum replica_status replica_next_stream(struct replica *replica,
         }
         if (replica_is_getack(*out)) replica_send_ack(replica);
         return REPLICA_ENTRY;
-    case CMD_STREAM_NEED_MORE: replica_resume_reading(replica); return REPLICA_NEED_MORE;
+    case CMD_STREAM_NEED_MORE: return replica_refill(replica, out);
     case CMD_STREAM_ERR:
         replica_fail(replica, "stream: %s", cmd_stream_error(replica->stream));
         return REPLICA_FAILED;
@@ -558,10 +634,7 @@ enum replica_status replica_next(struct replica *replica, struct shake_entry **o
     case STEP_RDB_TAIL: {
         int rc = replica_try_leave_tail(replica);
         if (rc < 0) return REPLICA_FAILED;
-        if (rc == 0) {
-            replica_resume_reading(replica);
-            return REPLICA_NEED_MORE;
-        }
+        if (rc == 0) return replica_refill(replica, out);
         return replica_next(replica, out);
     }
     case STEP_STREAM: return replica_next_stream(replica, out);
@@ -598,6 +671,15 @@ struct replica *replica_new(struct ev_loop *loop, const struct replica_options *
         replica->resume_db = options->db;
     }
     replica->backoff = REPLICA_RETRY_MIN;
+    if (options->spool_dir != NULL && options->spool_max > 0) {
+        char name[32];
+        snprintf(name, sizeof(name), "%d", options->source);
+        replica->spool = spool_new(options->spool_dir, name, 0);
+        if (replica->spool == NULL) {
+            replica_free(replica);
+            return NULL;
+        }
+    }
     replica->conn_callbacks = (struct conn_callbacks){
         .ctx = replica,
         .connected = replica_on_connected,
@@ -658,5 +740,7 @@ void replica_free(struct replica *replica) {
     free(replica->username);
     free(replica->password);
     free(replica->line);
+    spool_free(replica->spool);
+    free(replica->spool_buf);
     free(replica);
 }

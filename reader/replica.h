@@ -48,7 +48,11 @@ struct replica_options {
     const char *replid;
     uint64_t offset;            /* bytes of the stream already applied */
     int db;                     /* db selected at that offset */
-    size_t max_buffered;        /* stop reading the socket above this many bytes */
+    size_t max_buffered;        /* bytes held in memory before the stream spools / the
+                                   RDB phase stops reading the socket */
+    const char *spool_dir;      /* where the stream spools while the writer is behind;
+                                   NULL: no spool, stop reading instead */
+    uint64_t spool_max;         /* stop reading when this much is spooled */
     struct rdb_decoder_options rdb;
 };
 

@@ -22,6 +22,7 @@
 #include "reader/discover.h"
 #include "reader/replica.h"
 #include "shake/checkpoint.h"
+#include "shake/checkpoint_saver.h"
 #include "shake/log.h"
 #include "shake/progress.h"
 #include "shake/status.h"
@@ -75,6 +76,7 @@ struct sync_job {
     struct checkpoint checkpoint;      /* owned */
     char checkpoint_path[4096];
     int checkpoint_dirty;
+    struct checkpoint_saver *saver;    /* owned: saves on its own thread */
     int stopping;
     int rediscovering;                 /* a discovery for moved masters is running */
     struct status status;              /* owned; see shake/status.h */
@@ -106,12 +108,19 @@ static void sync_save_checkpoint(struct sync_job *job) {
                        shard->acked_db);
         job->checkpoint_dirty = 1;
     }
+    if (checkpoint_saver_take_error(job->saver, err, sizeof(err))) log_error("%s", err);
     if (!job->checkpoint_dirty) return;
-    if (checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        return;
+    if (checkpoint_saver_submit(job->saver, &job->checkpoint) == 0) job->checkpoint_dirty = 0;
+}
+
+/* Save now and wait until it is on disk. */
+static int sync_save_checkpoint_durably(struct sync_job *job, char *err, size_t errlen) {
+    sync_save_checkpoint(job);
+    if (checkpoint_saver_submit(job->saver, &job->checkpoint) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    job->checkpoint_dirty = 0;
+    return checkpoint_saver_flush(job->saver, err, errlen);
 }
 
 /* Forget a shard's position at once: a full sync is rewriting its data, and a
@@ -122,11 +131,9 @@ static void sync_forget_checkpoint(struct sync_job *job, struct sync_shard *shar
      * knows the target's keys are this sync's (no on_existing refusal) and asks
      * for a full sync again. */
     if (checkpoint_set(&job->checkpoint, shard->name, SYNC_NO_REPLID, 0, 0) != 0 ||
-        checkpoint_save(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
-        sync_fail(job, "%s: cannot record the start of a full sync", job->checkpoint_path);
-        return;
-    }
-    job->checkpoint_dirty = 0;
+        sync_save_checkpoint_durably(job, err, sizeof(err)) != 0)
+        sync_fail(job, "%s: cannot record the start of a full sync: %s", job->checkpoint_path,
+                  err);
 }
 
 /* A one-word command entry of a shard's stream (PING, FLUSHALL), made by shake
@@ -500,6 +507,8 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
             .offset = saved ? saved->offset : 0,
             .db = saved ? saved->db : 0,
             .max_buffered = job->conf->shake.max_buffered,
+            .spool_dir = job->conf->shake.dir,
+            .spool_max = job->conf->shake.spool_max,
         };
         if (saved != NULL) {
             log_info("shard %s (%s): checkpoint %s offset %llu", shard->name, shard->address,
@@ -710,6 +719,12 @@ static int sync_prepare_dir(struct sync_job *job) {
         return -1;
     }
     snprintf(job->checkpoint_path, sizeof(job->checkpoint_path), "%s/checkpoint", dir);
+    job->saver = checkpoint_saver_new(job->checkpoint_path);
+    if (job->saver == NULL) {
+        snprintf(job->result->error, sizeof(job->result->error),
+                 "cannot start the checkpoint thread");
+        return -1;
+    }
     if (checkpoint_load(&job->checkpoint, job->checkpoint_path, err, sizeof(err)) != 0) {
         snprintf(job->result->error, sizeof(job->result->error), "%s", err);
         return -1;
@@ -760,6 +775,8 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
         log_warn("%s", conf->warnings[i]);
     checkpoint_init(&job.checkpoint);
     if (sync_prepare_dir(&job) != 0) {
+        checkpoint_saver_free(job.saver);
+        checkpoint_free(&job.checkpoint);
         status_free(&job.status);
         return -1;
     }
@@ -779,6 +796,7 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     job.writer = writer_new(loop, &job.target, &callbacks);
     if (job.writer == NULL) {
         snprintf(result->error, sizeof(result->error), "out of memory");
+        checkpoint_saver_free(job.saver);
         checkpoint_free(&job.checkpoint);
         status_free(&job.status);
         return -1;
@@ -786,6 +804,7 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     job.filter = filter_new(conf, NULL, result->error, sizeof(result->error));
     if (job.filter == NULL) {
         writer_free(job.writer);
+        checkpoint_saver_free(job.saver);
         checkpoint_free(&job.checkpoint);
         status_free(&job.status);
         return -1;
@@ -796,7 +815,9 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     writer_start(job.writer);
     ev_run(loop, 0);
     sync_watchers_stop(&job);
-    sync_save_checkpoint(&job);
+    char err[512];
+    if (sync_save_checkpoint_durably(&job, err, sizeof(err)) != 0) log_error("%s", err);
+    checkpoint_saver_free(job.saver);
     sync_log_status(&job);
     status_server_free(job.status_server);
     sync_free_shards(&job);

@@ -325,3 +325,48 @@ def test_unreachable_source_is_a_clear_error(servers, shakes):
     rc = p.wait_exit(QUICK)
     assert rc == 1, "expected exit 1 within %ss\n%s" % (QUICK, p.describe())
     harness.assert_one_error(p.result(), 1, address)
+
+
+# --- a slow target --------------------------------------------------------------------------
+
+def spool_files(shakes):
+    import os
+    return [f for f in os.listdir(shakes.dir) if f.startswith("spool-")]
+
+
+def test_slow_target_spools_to_disk_and_the_source_never_drops_shake(servers, shakes):
+    """While the target is paused, the command stream goes to spool files under [shake]
+    dir instead of memory, shake keeps reading, and the source (whose replica output
+    buffer may stay above 4 MB for one second at most here) never drops it: no
+    reconnect, no partial resync."""
+    # Soft limit: a replica more than 4 MB behind for a whole second is dropped. A burst
+    # a reader keeps up with passes; a reader that stopped while the target sleeps does not.
+    source = servers(source_config(**{"client-output-buffer-limit": "replica 256mb 4mb 1"}),
+                     name="source")
+    dataset.fill(source, scale=0, dbs=(0,), functions=False)
+    target = servers(name="target")
+    conf = shakes.config(source, target,
+                         extra_sections={"shake": {"max_buffered": "64kb", "spool_max": "1gb"},
+                                         "target": {"pipeline_max_bytes": "64kb"}})
+    p = shakes(conf)
+    p.wait_for(RDB_RECEIVED, LOG_WAIT)
+    target.client().execute_command("CLIENT", "PAUSE", 4000, "ALL")
+    value = b"v" * 800
+    client = source.client()
+    # About 25 MB of stream, 6x the replica buffer limit, in batches small enough that
+    # one batch never fills that buffer by itself (a real replica would be dropped too).
+    for batch in range(60):
+        pipe = client.pipeline(transaction=False)
+        for i in range(batch * 500, batch * 500 + 500):
+            pipe.set(b"slow:%06d" % i, value)
+        pipe.execute()
+    try:
+        wait_until(lambda: spool_files(shakes), 10, shake=p, what="spool files under [shake] dir")
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, p.describe())) from None
+    wait_equal(source, target, timeout=EQUAL_WAIT, shake=p)
+    assert target.client().get(b"slow:029999") == value
+    wait_until(lambda: not spool_files(shakes), 10, shake=p, what="the spool drained and removed")
+    assert sync_counters(source) == (1, 0), "the source dropped shake: it reconnected\n" + p.describe()
+    assert p.find(r"link lost") is None, p.describe()
+    assert_stops_cleanly(p)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "shake/checkpoint.h"
+#include "shake/checkpoint_saver.h"
 
 static const char *replid_a = "0123456789abcdef0123456789abcdef01234567";
 static const char *replid_b = "fedcba9876543210fedcba9876543210fedcba98";
@@ -84,4 +85,36 @@ Test(checkpoint, an_unwritable_directory_is_an_error) {
     checkpoint_init(&checkpoint);
     cr_assert_eq(checkpoint_save(&checkpoint, "/nonexistent-dir/checkpoint", err, sizeof(err)), -1);
     cr_assert(strstr(err, "cannot write checkpoint") != NULL, "%s", err);
+}
+
+Test(checkpoint, the_saver_thread_writes_the_newest_copy) {
+    char path[256], err[256] = "";
+    temp_path(path, sizeof(path));
+    struct checkpoint_saver *saver = checkpoint_saver_new(path);
+    cr_assert_not_null(saver);
+    struct checkpoint checkpoint, loaded;
+    checkpoint_init(&checkpoint);
+    checkpoint_init(&loaded);
+    for (uint64_t offset = 1; offset <= 200; offset++) {
+        checkpoint_set(&checkpoint, "s", replid_a, offset, 0);
+        cr_assert_eq(checkpoint_saver_submit(saver, &checkpoint), 0);
+    }
+    cr_assert_eq(checkpoint_saver_flush(saver, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(checkpoint_load(&loaded, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(checkpoint_find(&loaded, "s")->offset, 200);
+    checkpoint_saver_free(saver);
+    checkpoint_free(&checkpoint);
+    checkpoint_free(&loaded);
+}
+
+Test(checkpoint, the_saver_reports_a_failed_save) {
+    char err[256] = "";
+    struct checkpoint_saver *saver = checkpoint_saver_new("/nonexistent-dir/checkpoint");
+    struct checkpoint checkpoint;
+    checkpoint_init(&checkpoint);
+    cr_assert_eq(checkpoint_saver_submit(saver, &checkpoint), 0);
+    cr_assert_eq(checkpoint_saver_flush(saver, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "cannot write checkpoint") != NULL, "%s", err);
+    cr_assert_eq(checkpoint_saver_take_error(saver, err, sizeof(err)), 0, "reported once");
+    checkpoint_saver_free(saver);
 }
