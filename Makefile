@@ -53,15 +53,18 @@ deps:
 
 $(BINDIR)/shake: $(OBJDIR)/shake/main.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BINDIR)/unit/%: test/unit/%.c $(LIB_OBJ) $(SUPPORT_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(SUPPORT_SRC) $(LIB_OBJ) $(PKG_LIBS) -lcriterion $(LDLIBS)
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(SUPPORT_SRC) $(LIB_OBJ) $(PKG_LIBS) -lcriterion $(LDLIBS)
 
 unit: deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t --jobs 1 || fail=1; done; exit $$fail
