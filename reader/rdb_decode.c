@@ -139,9 +139,32 @@ static void rdb_compact(struct rdb_decoder *d, size_t incoming) {
     }
 }
 
+/* Gives memory back after a big element (a raw value of up to raw_max, a long
+ * string) left the buffer much larger than what it now holds. */
+static void rdb_shrink(struct rdb_decoder *d, size_t need) {
+    if (d->cap <= RDB_BUF_KEEP || need > d->cap / 4) return;
+    size_t cap = RDB_BUF_KEEP;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(d->buf, cap);
+    if (p == NULL) return; /* keep the bigger buffer */
+    d->buf = p;
+    d->cap = cap;
+}
+
+/* A value was handed over: when a big one left the buffer large, give its bytes
+ * back now rather than at the next feed, so that they are not alive alongside the
+ * entry's copy of them and the commands made from it. */
+void rdb_input_trim(struct rdb_decoder *d) {
+    if (d->cap <= RDB_BUF_KEEP) return;
+    rdb_compact(d, 0);
+    rdb_shrink(d, d->len);
+}
+
 enum rdb_status rdb_decoder_feed(struct rdb_decoder *d, const char *buf, size_t len) {
     if (len == 0) return RDB_OK;
     rdb_compact(d, len);
+    rdb_shrink(d, d->len + len);
     if (d->len + len > d->cap) {
         size_t cap = d->cap ? d->cap : 4096;
         while (cap < d->len + len)

@@ -31,6 +31,13 @@
 #define RDB_DEFAULT_CHUNK_MAX_BYTES (1u << 20)
 #define RDB_DEFAULT_CHUNK_MAX_ITEMS 1024u
 #define RDB_DEFAULT_MAX_ELEMENT ((size_t)1 << 30)
+/* Room left after a KEY entry's raw bytes, on top of the key's length: enough for
+ * a consumer to wrap the value into a command in place (RESTORE's framing and
+ * arguments) instead of copying it. */
+#define RDB_RAW_ROOM 192u
+/* Buffers (input, blob, decompressed strings) larger than this are given back
+ * once the element that needed them is done. */
+#define RDB_BUF_KEEP ((size_t)4 << 20)
 /* No collection holds this many elements: a count above it is corruption. */
 #define RDB_MAX_COUNT ((uint64_t)1 << 40)
 #define RDB_ERR_LEN 512
@@ -67,6 +74,7 @@ enum rdb_value_mode {
 enum rdb_value_step {
     RDB_V_BEGIN,               /* type-specific prelude */
     RDB_V_STRING,              /* a string value */
+    RDB_V_STRING_PIECES,       /* decode mode: a long string, one piece per chunk */
     RDB_V_COUNT,               /* element/node count of a collection */
     RDB_V_ELEMENT,             /* list or set element */
     RDB_V_ZSET_MEMBER,         /* member + text or binary score */
@@ -160,6 +168,10 @@ struct rdb_value {
     uint64_t elements;   /* elements seen: 0 at the end means empty */
     int chunks_sent;     /* CHUNK entries emitted for this key */
     uint64_t min_expire; /* HASH_METADATA base for relative TTLs */
+    /* RDB_V_STRING_PIECES: `remaining` counts the bytes left; they come from the
+     * input, or (LZF) from d->tmp at piece_offset */
+    int pieces_in_tmp;
+    size_t piece_offset;
     /* the current blob */
     enum rdb_blob_kind blob_kind;
     int tuple;            /* elements per item: 1, 2, or 3 */
@@ -228,6 +240,8 @@ uint64_t rdb_offset(const struct rdb_decoder *d);
 uint64_t rdb_offset_of(const struct rdb_decoder *d, const unsigned char *p);
 struct rdb_cursor rdb_cursor_at(const struct rdb_decoder *d);
 void rdb_commit(struct rdb_decoder *d, const struct rdb_cursor *c);
+/* Drops consumed input and shrinks the buffer when a big element left it large. */
+void rdb_input_trim(struct rdb_decoder *d);
 int rdb_fail(struct rdb_decoder *d, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -251,6 +265,8 @@ int rdb_string_bytes(struct rdb_decoder *d, const struct rdb_string *s, struct r
 size_t rdb_string_len(const struct rdb_string *s);
 int rdb_buf_reserve(struct rdb_buf *b, size_t need);
 void rdb_buf_free(struct rdb_buf *b);
+/* Frees the buffer's memory when it grew past `keep` bytes (after a big element). */
+void rdb_buf_trim(struct rdb_buf *b, size_t keep);
 int rdb_buf_set(struct rdb_buf *b, const char *p, size_t n);
 
 /* rdb_chunk.c */

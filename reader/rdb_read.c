@@ -41,6 +41,10 @@ void rdb_buf_free(struct rdb_buf *b) {
     *b = (struct rdb_buf){0};
 }
 
+void rdb_buf_trim(struct rdb_buf *b, size_t keep) {
+    if (b->cap > keep) rdb_buf_free(b);
+}
+
 /* Replaces the content of b with n bytes at p. */
 int rdb_buf_set(struct rdb_buf *b, const char *p, size_t n) {
     if (rdb_buf_reserve(b, n + 1) < 0) return -1;

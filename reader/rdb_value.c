@@ -79,16 +79,22 @@ void rdb_value_free(struct rdb_decoder *d) {
     rdb_stream_free(&d->v.stream);
 }
 
-/* A new KEY or CHUNK entry carrying the current key's attributes. */
+/* A new KEY or CHUNK entry carrying the current key's attributes. A KEY entry is
+ * the key's last use here, so it takes the decoder's copy of the key; chunks copy it. */
 static struct shake_entry *rdb_key_entry(struct rdb_decoder *d, enum shake_entry_kind kind) {
     struct shake_entry *e = shake_entry_new(kind);
     if (e == NULL) return NULL;
-    e->key = malloc(d->key_len + 1);
-    if (e->key == NULL) {
-        shake_entry_free(e);
-        return NULL;
+    if (kind == SHAKE_ENTRY_KEY) {
+        e->key = d->key;
+        d->key = NULL;
+    } else {
+        e->key = malloc(d->key_len + 1);
+        if (e->key == NULL) {
+            shake_entry_free(e);
+            return NULL;
+        }
+        memcpy(e->key, d->key, d->key_len + 1);
     }
-    memcpy(e->key, d->key, d->key_len + 1);
     e->key_len = d->key_len;
     e->source = d->opt.source;
     e->db = d->db;
@@ -223,8 +229,83 @@ static int rdb_step_begin(struct rdb_decoder *d) {
     return rdb_fail(d, v->start, "type %u cannot be read", v->type);
 }
 
-/* A string value: one item. */
+/* Decode mode, a string longer than a chunk: its bytes go out as pieces, one per
+ * chunk (SET, then APPENDs), so that a huge string is never copied whole nor, when
+ * stored plain, buffered whole. Plain: only the length is read here, the bytes are
+ * taken from the input as they arrive. LZF: decompressed once into d->tmp. Sets
+ * *started when the value continues in RDB_V_STRING_PIECES. */
+static int rdb_string_pieces_begin(struct rdb_decoder *d, int *started) {
+    *started = 0;
+    struct rdb_cursor c = rdb_cursor_at(d);
+    uint64_t at = rdb_offset(d), len;
+    int encoded;
+    int rc = rdb_read_len(d, &c, &len, &encoded);
+    if (rc != RDB_RC_OK) return rc;
+    if (!encoded) {
+        if (len <= d->opt.chunk_max_bytes) return RDB_RC_OK;
+        if (len > d->opt.max_element)
+            return rdb_fail(d, at, "string length %llu exceeds max_element %zu",
+                            (unsigned long long)len, d->opt.max_element);
+        rdb_commit(d, &c);
+        d->v.pieces_in_tmp = 0;
+    } else {
+        struct rdb_string s;
+        c = rdb_cursor_at(d);
+        if ((rc = rdb_read_string(d, &c, &s)) != RDB_RC_OK) return rc;
+        if (s.enc != RDB_STR_LZF || s.ulen <= d->opt.chunk_max_bytes) return RDB_RC_OK;
+        char scratch[RDB_ELEM_SCRATCH];
+        const char *p;
+        size_t n;
+        if (rdb_string_bytes(d, &s, &d->tmp, scratch, &p, &n) != RDB_RC_OK) return RDB_RC_ERR;
+        rdb_commit(d, &c);
+        len = n;
+        d->v.pieces_in_tmp = 1;
+        d->v.piece_offset = 0;
+    }
+    d->v.remaining = len;
+    d->v.step = RDB_V_STRING_PIECES;
+    *started = 1;
+    return RDB_RC_OK;
+}
+
+/* The pieces of a long string, stopping when a chunk is ready. */
+static int rdb_step_string_pieces(struct rdb_decoder *d) {
+    while (d->ready == NULL) {
+        if (d->v.remaining == 0) {
+            rdb_buf_trim(&d->tmp, RDB_BUF_KEEP);
+            d->v.step = RDB_V_END;
+            return RDB_RC_OK;
+        }
+        size_t n = d->v.remaining < d->opt.chunk_max_bytes ? (size_t)d->v.remaining
+                                                           : d->opt.chunk_max_bytes;
+        struct rdb_cursor c = rdb_cursor_at(d);
+        const char *p;
+        if (d->v.pieces_in_tmp) {
+            p = d->tmp.ptr + d->v.piece_offset;
+        } else {
+            const unsigned char *q;
+            int rc = rdb_read_bytes(&c, n, &q);
+            if (rc != RDB_RC_OK) return rc;
+            p = (const char *)q;
+        }
+        struct shake_item item = {.kind = SHAKE_ITEM_STRING, .expire_ms = SHAKE_NO_EXPIRE};
+        if (rdb_value_item(d, &item, p, n, NULL, 0, 0) != RDB_RC_OK) return RDB_RC_ERR;
+        if (d->v.pieces_in_tmp)
+            d->v.piece_offset += n;
+        else
+            rdb_commit(d, &c);
+        d->v.remaining -= n;
+    }
+    return RDB_RC_OK;
+}
+
+/* A string value: one item (or pieces, see rdb_string_pieces_begin). */
 static int rdb_step_string(struct rdb_decoder *d) {
+    if (d->v.mode == RDB_MODE_DECODE) {
+        int started;
+        int rc = rdb_string_pieces_begin(d, &started);
+        if (rc != RDB_RC_OK || started) return rc;
+    }
     struct rdb_cursor c = rdb_cursor_at(d);
     struct rdb_string s;
     int rc = rdb_read_string(d, &c, &s);
@@ -623,13 +704,18 @@ int rdb_module_body_step(struct rdb_decoder *d) {
     }
 }
 
-/* Releases the key once its value is fully handled. */
+/* Releases the key once its value is fully handled, and the memory a big
+ * element of it needed. */
 static void rdb_value_done(struct rdb_decoder *d) {
+    rdb_buf_trim(&d->elem, RDB_BUF_KEEP);
+    rdb_buf_trim(&d->tmp, RDB_BUF_KEEP);
+    rdb_buf_trim(&d->tmp2, RDB_BUF_KEEP);
     free(d->key);
     d->key = NULL;
     d->key_len = 0;
     d->pin = UINT64_MAX;
     d->state = RDB_STATE_RECORD;
+    rdb_input_trim(d);
 }
 
 /* The value ended: skip it (expired, empty), or emit the KEY entry or the last
@@ -650,14 +736,17 @@ static int rdb_step_end(struct rdb_decoder *d, struct shake_entry **out) {
     if (d->v.mode == RDB_MODE_DECODE) {
         rc = rdb_emit_chunk(d, SHAKE_CHUNK_LAST, out);
     } else {
-        struct shake_entry *e = rdb_key_entry(d, SHAKE_ENTRY_KEY);
         size_t from = (size_t)(d->v.start - d->base);
         size_t n = d->pos - from;
-        if (e != NULL) e->raw = malloc(n ? n : 1);
-        if (e == NULL || e->raw == NULL) {
-            shake_entry_free(e);
+        size_t cap = n + d->key_len + RDB_RAW_ROOM;
+        char *raw = malloc(cap);
+        struct shake_entry *e = raw != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
+        if (e == NULL) {
+            free(raw);
             return rdb_fail(d, d->v.start, "out of memory for a %zu-byte value", n);
         }
+        e->raw = raw;
+        e->raw_cap = cap;
         memcpy(e->raw, d->buf + from, n);
         e->raw_len = n;
         d->stats.keys++;
@@ -686,6 +775,7 @@ int rdb_value_step(struct rdb_decoder *d, struct shake_entry **out) {
         switch (d->v.step) {
         case RDB_V_BEGIN: rc = rdb_step_begin(d); break;
         case RDB_V_STRING: rc = rdb_step_string(d); break;
+        case RDB_V_STRING_PIECES: rc = rdb_step_string_pieces(d); break;
         case RDB_V_COUNT: rc = rdb_step_count(d); break;
         case RDB_V_ELEMENT: rc = rdb_step_element(d); break;
         case RDB_V_ZSET_MEMBER: rc = rdb_step_zset_member(d); break;

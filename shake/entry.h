@@ -56,7 +56,8 @@ struct shake_stream_id {
 
 /* One decoded element of a chunk. Which fields are meaningful depends on kind. */
 enum shake_item_kind {
-    SHAKE_ITEM_STRING,          /* a = the whole string value */
+    SHAKE_ITEM_STRING,          /* a = the whole string value; a long one may come as
+                                   several items (and chunks), its pieces in order */
     SHAKE_ITEM_LIST_ELEMENT,    /* a = element, in list order (head first) */
     SHAKE_ITEM_SET_MEMBER,      /* a = member */
     SHAKE_ITEM_ZSET_MEMBER,     /* a = member, score */
@@ -111,6 +112,8 @@ struct shake_entry {
     uint8_t rdb_type;
     char *raw;
     size_t raw_len;
+    size_t raw_cap; /* bytes allocated at raw when more than raw_len, else 0: a
+                       consumer that takes raw may use the room after the value */
 
     /* CHUNK: items whose bytes live in `arena` */
     unsigned chunk_flags;

@@ -23,6 +23,7 @@
 #include "reader/rdb_decode.h"
 #include "shake/log.h"
 #include "shake/progress.h"
+#include "shake/status.h"
 #include "writer/writer.h"
 
 #define RESTORE_READ_BLOCK (1024 * 1024)
@@ -58,6 +59,8 @@ struct restore_job {
     ev_signal sigint, sigterm;
     struct progress progress;
     double started;
+    struct status status;                 /* owned: one pseudo-shard per file */
+    struct status_server *status_server;  /* owned; NULL when off */
 };
 
 static int64_t restore_now_ms(void) {
@@ -294,6 +297,45 @@ static void restore_on_tick(struct ev_loop *loop, ev_timer *watcher, int revents
                     writer_stats(job->writer)->keys_written);
 }
 
+/* The status model: each file is a shard in phase "rdb", its bytes decoded and
+ * the keys the target acknowledged from it (the decoder's source is the file's
+ * index). */
+static void restore_refresh_status(void *ctx) {
+    struct restore_job *job = ctx;
+    for (int i = 0; i < job->status.shard_count; i++) {
+        struct status_shard *file = &job->status.shards[i];
+        struct writer_source_stats written;
+        writer_source_stats(job->writer, i, &written);
+        file->phase = "rdb";
+        file->keys_written = written.keys_written;
+        file->ops_done = written.keys_written;
+        if (i < job->file_index) file->rdb_bytes_done = file->rdb_bytes_total;
+        else if (i == job->file_index && job->decoder != NULL)
+            file->rdb_bytes_done = rdb_decoder_offset(job->decoder);
+    }
+    job->status.writer_in_flight = writer_in_flight(job->writer);
+    job->status.writer_idle = writer_is_idle(job->writer);
+    job->status.writer = *writer_stats(job->writer);
+    job->status.filter = *filter_stats(job->filter);
+}
+
+/* Name the files in the status model and take their sizes. */
+static void restore_status_start(struct restore_job *job) {
+    const struct shake_conf *conf = job->conf;
+    status_init(&job->status, "restore");
+    if (status_set_shard_count(&job->status, conf->source.file_count) != 0) return;
+    for (int i = 0; i < conf->source.file_count; i++) {
+        struct status_shard *file = &job->status.shards[i];
+        struct stat st;
+        snprintf(file->name, sizeof(file->name), "file%d", i);
+        snprintf(file->address, sizeof(file->address), "%s", conf->source.files[i]);
+        file->phase = "rdb";
+        if (stat(conf->source.files[i], &st) == 0) file->rdb_bytes_total = (uint64_t)st.st_size;
+    }
+    job->status_server = status_server_start(job->loop, &conf->shake, &job->status,
+                                             restore_refresh_status, job);
+}
+
 static void restore_on_signal(struct ev_loop *loop, ev_signal *watcher, int revents) {
     (void)loop, (void)revents;
     struct restore_job *job = watcher->data;
@@ -379,9 +421,12 @@ int restore_run(struct ev_loop *loop, const struct shake_conf *conf,
         return -1;
     }
     restore_watchers_start(&job);
+    restore_status_start(&job);
     writer_start(job.writer);
     ev_run(loop, 0);
     restore_watchers_stop(&job);
+    status_server_free(job.status_server);
+    status_free(&job.status);
     progress_clear(&job.progress);
     restore_tally(&job);
     result->filtered =

@@ -3,18 +3,36 @@
 
 #include <hiredis.h>
 #include <stdlib.h>
+#include <string.h>
 
 void command_list_init(struct command_list *list) {
     list->items = NULL;
     list->count = 0;
     list->capacity = 0;
+    list->slot = NULL;
+}
+
+void command_list_init_with_slot(struct command_list *list, struct command *slot) {
+    command_list_init(list);
+    list->slot = slot;
 }
 
 /* Make room for one more command, so that appending cannot fail halfway. */
 static int command_list_reserve(struct command_list *list) {
     if (list->count < list->capacity) return 0;
+    if (list->items == NULL && list->slot != NULL) {
+        list->items = list->slot;
+        list->capacity = 1;
+        return 0;
+    }
     size_t capacity = list->capacity ? list->capacity * 2 : 8;
-    struct command *items = realloc(list->items, capacity * sizeof(*items));
+    struct command *items;
+    if (list->items != NULL && list->items == list->slot) {
+        items = malloc(capacity * sizeof(*items));
+        if (items != NULL) memcpy(items, list->items, list->count * sizeof(*items));
+    } else {
+        items = realloc(list->items, capacity * sizeof(*items));
+    }
     if (items == NULL) return -1;
     list->items = items;
     list->capacity = capacity;
@@ -47,6 +65,6 @@ int command_list_append_resp(struct command_list *list, char *resp, size_t len) 
 void command_list_clear(struct command_list *list) {
     for (size_t i = 0; i < list->count; i++)
         free(list->items[i].resp);
-    free(list->items);
+    if (list->items != list->slot) free(list->items);
     command_list_init(list);
 }

@@ -26,9 +26,16 @@ struct command_list {
     struct command *items;
     size_t count;
     size_t capacity;
+    struct command *slot; /* room for one command inside the list's owner, or NULL:
+                             the first command goes there, saving an allocation
+                             per list (most entries make one command); a list
+                             whose items are its slot must not be copied */
 };
 
 void command_list_init(struct command_list *list);
+/* The same, with `slot` (owned by the caller, outliving the list) for the first
+ * command. */
+void command_list_init_with_slot(struct command_list *list, struct command *slot);
 /* Encode argv with redisFormatCommandArgv and append it. Returns 0, or -1 when out
  * of memory. */
 int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,

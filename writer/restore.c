@@ -3,13 +3,12 @@
  * The payload is the DUMP format (type byte, raw value bytes, 2-byte RDB version,
  * CRC64, both little endian). The command's RESP is written by hand into a single
  * buffer of exact size, so the value bytes, which can be hundreds of MB, are copied
- * exactly once. Pure: no I/O, no global state; it must not decide routing or
- * interpret replies.
+ * at most once: not at all when the entry's raw buffer has room for the whole
+ * command (restore_build_take), as the decoder's have. Pure: no I/O, no global
+ * state; it must not decide routing or interpret replies.
  */
 #include "writer/restore.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,17 +22,47 @@ struct restore_arg {
     size_t len;
 };
 
+/* Decimal digits of v. */
+static size_t restore_digits(uint64_t v) {
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Writes v in decimal at `p`; returns the end. Hand-written: snprintf was a
+ * tenth of the CPU of a restore, called a dozen times per key. */
+static char *restore_put_u64(char *p, uint64_t v) {
+    char *end = p + restore_digits(v);
+    char *q = end;
+    do {
+        *--q = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+/* Writes v (which may be negative) in decimal at `p`; returns the end. */
+static char *restore_put_i64(char *p, int64_t v) {
+    if (v >= 0) return restore_put_u64(p, (uint64_t)v);
+    *p++ = '-';
+    return restore_put_u64(p, 0 - (uint64_t)v);
+}
+
 /* Bytes taken by one bulk string of `len` bytes: "$<len>\r\n<bytes>\r\n". */
 static size_t restore_bulk_size(size_t len) {
-    char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%zu", len);
-    return 1 + (size_t)n + 2 + len + 2;
+    return 1 + restore_digits(len) + 2 + len + 2;
 }
 
 /* Writes the header of a bulk string of `len` bytes at `p`; returns the end. */
 static char *restore_put_bulk_header(char *p, size_t len) {
-    int n = sprintf(p, "$%zu\r\n", len);
-    return p + n;
+    *p++ = '$';
+    p = restore_put_u64(p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
 }
 
 /* Writes one whole bulk string at `p`; returns the end. */
@@ -49,75 +78,116 @@ static char *restore_put_bulk(char *p, const char *bytes, size_t len) {
 /* The TTL argument: the absolute expire in ms, or 0 for none. RESTORE reads 0 as
  * "no TTL", so a key that expired at or before the epoch gets 1 ms instead, which
  * keeps it expired (the target drops it). */
-static long long restore_ttl(const struct shake_entry *entry) {
+static int64_t restore_ttl(const struct shake_entry *entry) {
     if (entry->expire_ms == SHAKE_NO_EXPIRE) return 0;
-    return entry->expire_ms > 0 ? (long long)entry->expire_ms : 1;
+    return entry->expire_ms > 0 ? entry->expire_ms : 1;
 }
 
-/* Writes the DUMP payload (type byte, raw bytes, RDB version, CRC64) at `p`. */
-static void restore_put_payload(char *p, const struct shake_entry *entry, int rdb_version) {
-    char *start = p;
-    *p++ = (char)entry->rdb_type;
-    if (entry->raw_len > 0) memcpy(p, entry->raw, entry->raw_len);
-    p += entry->raw_len;
-    *p++ = (char)(rdb_version & 0xff);
-    *p++ = (char)((rdb_version >> 8) & 0xff);
-    uint64_t crc = crc64(0, start, (size_t)(p - start));
-    for (int i = 0; i < 8; i++)
-        *p++ = (char)((crc >> (8 * i)) & 0xff);
+/* An argument holding v in decimal, printed into `number`. */
+static struct restore_arg restore_number_arg(char number[24], int64_t v) {
+    return (struct restore_arg){number, (size_t)(restore_put_i64(number, v) - number)};
 }
 
 /* Collects the arguments that follow the payload: ABSTTL, REPLACE, IDLETIME/FREQ.
  * RESTORE refuses IDLETIME and FREQ together, so IDLETIME wins when both are known.
  * `number` receives the digits of the IDLETIME/FREQ value. Returns the count. */
 static int restore_tail_args(const struct shake_entry *entry, const struct restore_options *options,
-                             struct restore_arg *args, char *number, size_t number_size) {
+                             struct restore_arg *args, char number[24]) {
     int n = 0;
     args[n++] = (struct restore_arg){"ABSTTL", 6};
     if (options->replace) args[n++] = (struct restore_arg){"REPLACE", 7};
     if (!options->keep_lru_lfu) return n;
     if (entry->idle_s >= 0) {
         args[n++] = (struct restore_arg){"IDLETIME", 8};
-        int len = snprintf(number, number_size, "%" PRId64, entry->idle_s);
-        args[n++] = (struct restore_arg){number, (size_t)len};
+        args[n++] = restore_number_arg(number, entry->idle_s);
     } else if (entry->freq >= 0) {
         args[n++] = (struct restore_arg){"FREQ", 4};
-        int len = snprintf(number, number_size, "%d", entry->freq);
-        args[n++] = (struct restore_arg){number, (size_t)len};
+        args[n++] = restore_number_arg(number, entry->freq);
     }
     return n;
 }
 
-int restore_build(const struct shake_entry *entry, const struct restore_options *options,
-                  struct command_list *out) {
+/* Everything about one RESTORE command but the value bytes: its short
+ * arguments, and where the value goes in its RESP. */
+struct restore_layout {
     char ttl[24], number[24];
-    int ttl_len = snprintf(ttl, sizeof(ttl), "%lld", restore_ttl(entry));
+    size_t ttl_len;
     struct restore_arg tail[4];
-    int ntail = restore_tail_args(entry, options, tail, number, sizeof(number));
-    size_t payload_len = 1 + entry->raw_len + RESTORE_FOOTER_LEN;
-    int argc = 4 + ntail;
+    int ntail;
+    size_t payload_len; /* type byte + raw + footer */
+    size_t raw_at;      /* offset of the raw bytes in the RESP */
+    size_t size;        /* bytes of the whole RESP */
+};
 
-    size_t size = 16 /* "*<argc>\r\n" */ + restore_bulk_size(7) +
-                  restore_bulk_size(entry->key_len) + restore_bulk_size((size_t)ttl_len) +
-                  restore_bulk_size(payload_len);
-    for (int i = 0; i < ntail; i++)
-        size += restore_bulk_size(tail[i].len);
-    char *resp = malloc(size);
-    if (resp == NULL) return -1;
+static void restore_plan(const struct shake_entry *entry, const struct restore_options *options,
+                         struct restore_layout *l) {
+    l->ttl_len = (size_t)(restore_put_i64(l->ttl, restore_ttl(entry)) - l->ttl);
+    l->ntail = restore_tail_args(entry, options, l->tail, l->number);
+    l->payload_len = 1 + entry->raw_len + RESTORE_FOOTER_LEN;
+    size_t head = 4 /* "*<argc>\r\n", argc < 10 */ + restore_bulk_size(7) +
+                  restore_bulk_size(entry->key_len) + restore_bulk_size(l->ttl_len) + 1 +
+                  restore_digits(l->payload_len) + 2;
+    l->raw_at = head + 1;
+    l->size = head + l->payload_len + 2;
+    for (int i = 0; i < l->ntail; i++)
+        l->size += restore_bulk_size(l->tail[i].len);
+}
 
-    char *p = resp + sprintf(resp, "*%d\r\n", argc);
-    p = restore_put_bulk(p, "RESTORE", 7);
-    p = restore_put_bulk(p, entry->key, entry->key_len);
-    p = restore_put_bulk(p, ttl, (size_t)ttl_len);
-    p = restore_put_bulk_header(p, payload_len);
-    restore_put_payload(p, entry, options->rdb_version);
-    p += payload_len;
+/* Writes the command into resp (l->size bytes) around the raw value bytes, which
+ * are already at resp + l->raw_at; returns the length written. */
+static size_t restore_write(char *resp, const struct shake_entry *entry,
+                            const struct restore_options *options, const struct restore_layout *l) {
+    char *p = resp;
+    *p++ = '*';
+    *p++ = (char)('0' + 4 + l->ntail);
     *p++ = '\r';
     *p++ = '\n';
-    for (int i = 0; i < ntail; i++)
-        p = restore_put_bulk(p, tail[i].ptr, tail[i].len);
+    p = restore_put_bulk(p, "RESTORE", 7);
+    p = restore_put_bulk(p, entry->key, entry->key_len);
+    p = restore_put_bulk(p, l->ttl, l->ttl_len);
+    p = restore_put_bulk_header(p, l->payload_len);
+    /* The DUMP payload: type byte, raw bytes (in place), RDB version, CRC64. */
+    char *payload = p;
+    *p++ = (char)entry->rdb_type;
+    p += entry->raw_len;
+    *p++ = (char)(options->rdb_version & 0xff);
+    *p++ = (char)((options->rdb_version >> 8) & 0xff);
+    uint64_t crc = crc64(0, payload, (size_t)(p - payload));
+    for (int i = 0; i < 8; i++)
+        *p++ = (char)((crc >> (8 * i)) & 0xff);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < l->ntail; i++)
+        p = restore_put_bulk(p, l->tail[i].ptr, l->tail[i].len);
+    return (size_t)(p - resp);
+}
 
-    if (command_list_append_resp(out, resp, (size_t)(p - resp)) != 0) return -1;
+/* Hands the RESP to the list. */
+static int restore_append(struct command_list *out, char *resp, size_t len,
+                          const struct restore_options *options) {
+    if (command_list_append_resp(out, resp, len) != 0) return -1;
     out->items[out->count - 1].busykey_is_skip = !options->replace;
     return 0;
+}
+
+int restore_build(const struct shake_entry *entry, const struct restore_options *options,
+                  struct command_list *out) {
+    struct restore_layout l;
+    restore_plan(entry, options, &l);
+    char *resp = malloc(l.size);
+    if (resp == NULL) return -1;
+    if (entry->raw_len > 0) memcpy(resp + l.raw_at, entry->raw, entry->raw_len);
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), options);
+}
+
+int restore_build_take(struct shake_entry *entry, const struct restore_options *options,
+                       struct command_list *out) {
+    struct restore_layout l;
+    restore_plan(entry, options, &l);
+    if (entry->raw == NULL || entry->raw_cap < l.size) return restore_build(entry, options, out);
+    char *resp = entry->raw;
+    entry->raw = NULL;
+    entry->raw_cap = 0;
+    memmove(resp + l.raw_at, resp, entry->raw_len);
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), options);
 }

@@ -110,6 +110,7 @@ struct writer_job {
     uint32_t applied;             /* CMD entries it applies, for commands_written */
     uint32_t transaction;         /* commands of a MULTI ... EXEC sent whole, else 0 */
     struct writer_rename *rename; /* RENAME emulation, else NULL */
+    struct command first_command; /* commands' slot: the first one needs no allocation */
 };
 
 struct writer_item {
@@ -204,6 +205,7 @@ struct writer_source {
     int in_transaction;                      /* MULTI seen, EXEC not yet */
     struct writer_waiting_queue held;        /* behind the RENAME emulation */
     struct writer_waiting_queue transaction; /* MULTI and the commands after it */
+    struct writer_source_stats stats;        /* for writer_source_stats */
 };
 
 /* Keys whose chunks got an error before the last chunk was answered. */
@@ -419,7 +421,7 @@ static struct writer_job *writer_job_new(enum shake_entry_kind kind, int db, int
                                          uint64_t seq, uint32_t entry_count) {
     struct writer_job *job = calloc(1, sizeof(*job));
     if (job == NULL) return NULL;
-    command_list_init(&job->commands);
+    command_list_init_with_slot(&job->commands, &job->first_command);
     job->kind = kind;
     job->db = db;
     job->slot = WRITER_NO_SLOT;
@@ -576,8 +578,11 @@ static void writer_source_pump(struct writer *writer, int index);
 static void writer_job_answered(struct writer *writer, struct writer_job *job) {
     if (--job->remaining > 0) return;
     if (job->rename != NULL && writer_rename_next(writer, job)) return;
-    if (job->kind == SHAKE_ENTRY_CMD && !job->failed)
+    struct writer_source *from = job->source >= 0 ? writer->sources[job->source] : NULL;
+    if (job->kind == SHAKE_ENTRY_CMD && !job->failed) {
         writer->stats.commands_written += job->applied;
+        if (from != NULL) from->stats.commands_written += job->applied;
+    }
     if (job->kind == SHAKE_ENTRY_CHUNK && job->failed && !job->counts_key) {
         writer_remember_failed_key(writer, job);
     }
@@ -588,8 +593,10 @@ static void writer_job_answered(struct writer *writer, struct writer_job *job) {
         }
         if (job->skipped)
             writer->stats.keys_skipped++;
-        else if (!job->failed && !earlier_failure)
+        else if (!job->failed && !earlier_failure) {
             writer->stats.keys_written++;
+            if (from != NULL) from->stats.keys_written++;
+        }
     }
     int source = job->source, was_rename = job->rename != NULL;
     uint64_t seq = job->seq;
@@ -1216,6 +1223,7 @@ static void writer_on_data_reply(struct writer_node *node, struct writer_item *i
         return;
     }
     if (writer_error_is(reply, "OOM") || writer_error_is(reply, "NOAUTH")) {
+        writer->stats.errors++; /* the refused key counts, even though the job stops */
         writer_item_abandon(node, item);
         writer_fail(writer, "target %s: %s: %s", node->name, subject, reply->str);
         return;
@@ -1512,6 +1520,13 @@ const struct writer_stats *writer_stats(const struct writer *writer) {
     return &writer->stats;
 }
 
+void writer_source_stats(const struct writer *writer, int source,
+                         struct writer_source_stats *out) {
+    memset(out, 0, sizeof(*out));
+    if (source >= 0 && source < writer->source_count && writer->sources[source] != NULL)
+        *out = writer->sources[source]->stats;
+}
+
 int writer_is_full(const struct writer *writer) {
     for (int i = 0; i < writer->node_count; i++) {
         if (writer->nodes[i]->inflight_bytes >= writer->conf->pipeline_max_bytes) return 1;
@@ -1615,7 +1630,7 @@ static int writer_check_entry(struct writer *writer, const struct shake_entry *e
 
 /* Build a KEY, CHUNK or FUNCTION entry's commands into a new job. Returns NULL
  * with err filled. */
-static struct writer_job *writer_build_job(struct writer *writer, const struct shake_entry *entry,
+static struct writer_job *writer_build_job(struct writer *writer, struct shake_entry *entry,
                                            int source, uint64_t seq, char *err, size_t errlen) {
     struct writer_job *job = writer_job_new(
         entry->kind, entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db, source, seq, 1);
@@ -1628,7 +1643,7 @@ static struct writer_job *writer_build_job(struct writer *writer, const struct s
     if (entry->kind == SHAKE_ENTRY_KEY) {
         struct restore_options options = {
             .rdb_version = writer->info.rdb_version, .replace = replace, .keep_lru_lfu = 1};
-        rc = restore_build(entry, &options, &job->commands);
+        rc = restore_build_take(entry, &options, &job->commands);
         if (rc < 0) snprintf(err, errlen, "out of memory building RESTORE");
         /* BUSYKEY is a skip only when the config asked to keep target keys; with
          * on_existing = error it means the key appeared meanwhile: an error. */
@@ -1643,14 +1658,15 @@ static struct writer_job *writer_build_job(struct writer *writer, const struct s
         rc = rewrite_build(entry, &options, &job->commands, err, errlen);
     }
     if (rc == 0 && entry->kind != SHAKE_ENTRY_FUNCTION) {
-        job->key = malloc(entry->key_len ? entry->key_len : 1);
+        /* The entry is freed once its job is built: take its key, do not copy it. */
+        job->key = entry->key != NULL ? entry->key : malloc(1);
+        entry->key = NULL;
         if (job->key == NULL) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
         } else {
-            memcpy(job->key, entry->key, entry->key_len);
             job->key_len = entry->key_len;
-            job->slot = writer->info.is_cluster ? key_hash_slot(entry->key, entry->key_len)
+            job->slot = writer->info.is_cluster ? key_hash_slot(job->key, job->key_len)
                                                 : WRITER_NO_SLOT;
         }
     }

@@ -108,4 +108,13 @@ int writer_is_idle(const struct writer *writer);
 size_t writer_in_flight(const struct writer *writer);
 const struct writer_stats *writer_stats(const struct writer *writer);
 
+/* What the entries of one source came to (the status shows it per shard). */
+struct writer_source_stats {
+    uint64_t keys_written;     /* as writer_stats.keys_written, for this source */
+    uint64_t commands_written; /* as writer_stats.commands_written, for this source */
+};
+/* Zeroes when the source has submitted nothing yet. */
+void writer_source_stats(const struct writer *writer, int source,
+                         struct writer_source_stats *out);
+
 #endif

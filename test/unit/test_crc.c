@@ -8,6 +8,7 @@
 
 #include "shake/crc16.h"
 #include "shake/crc64.h"
+#include "test/unit/support/fixtures.h"
 
 /* The definition, one bit at a time: reflected Jones polynomial, init 0. */
 static uint64_t reference_crc64(uint64_t crc, const unsigned char *p, size_t len) {
@@ -140,36 +141,6 @@ Test(crc64, every_single_byte_value_matches_bitwise) {
     }
 }
 
-/* ---- Test support: pulling packed blobs out of real RDB files and DUMP payloads.
- * (Kept in this file so that the test depends on nothing but the module.) */
-
-/* The fixture directory: $SHAKE_FIXTURES, or the shared tree next to the repo. */
-static const char *fixture_dir(void) {
-    const char *dir = getenv("SHAKE_FIXTURES");
-    return dir != NULL && *dir != '\0' ? dir : "../shared/fixtures/rdb";
-}
-
-/* Reads a fixture file whole, or skips the test (visibly) when it is absent. */
-static unsigned char *fixture_read(const char *name, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir(), name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        /* criterion hides skips at its default verbosity: say it on stderr too. */
-        fprintf(stderr, "SKIP: fixture %s not found (set SHAKE_FIXTURES)\n", path);
-        cr_skip_test("fixture %s not found (set SHAKE_FIXTURES to the fixtures/rdb dir)", path);
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
-    cr_assert_not_null(data);
-    cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return data;
-}
-
 /* The little-endian CRC64 in an RDB file's last 8 bytes against crc64 of the rest. */
 static int rdb_trailer_matches(const char *name) {
     size_t len;
@@ -196,4 +167,67 @@ Test(crc64_fixtures, real_rdb_trailers_match) {
 
 Test(crc64_fixtures, deliberately_bad_trailer_mismatches) {
     cr_assert_not(rdb_trailer_matches("librdb/invalid_chksum_v8.rdb"));
+}
+
+/* A seeded xorshift for the random-buffer comparisons. */
+static uint64_t next_random(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}
+
+Test(crc64, clmul_vpclmul_and_slice8_agree_on_random_buffers_lengths_alignments_and_seeds) {
+    cr_log_info("PCLMULQDQ %s, VPCLMULQDQ %s on this CPU",
+                crc64_clmul_available() ? "available" : "absent",
+                crc64_vpclmul_available() ? "available" : "absent");
+    enum { MAX = 4096 + 64 };
+    unsigned char *buf = malloc(MAX + 16);
+    cr_assert_not_null(buf);
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < MAX + 16; i++)
+        buf[i] = (unsigned char)next_random(&state);
+    for (int round = 0; round < 3000; round++) {
+        size_t offset = next_random(&state) % 16;
+        size_t len = round < 600 ? (size_t)round : next_random(&state) % MAX;
+        uint64_t seed = round % 3 == 0 ? 0 : next_random(&state);
+        uint64_t a = crc64_slice8(seed, buf + offset, len);
+        uint64_t b = crc64_clmul(seed, buf + offset, len);
+        cr_assert_eq(a, b, "len %zu offset %zu seed %016llx", len, offset,
+                     (unsigned long long)seed);
+        uint64_t c = crc64_vpclmul(seed, buf + offset, len);
+        cr_assert_eq(a, c, "vpclmul: len %zu offset %zu seed %016llx", len, offset,
+                     (unsigned long long)seed);
+        cr_assert_eq(crc64(seed, buf + offset, len), a);
+    }
+    free(buf);
+}
+
+Test(crc64, clmul_matches_bitwise_definition_on_long_buffers) {
+    size_t len = 100000;
+    unsigned char *buf = malloc(len);
+    cr_assert_not_null(buf);
+    fill_pattern(buf, len);
+    for (size_t n = 64; n <= len; n = n * 3 + 1) {
+        cr_assert_eq(crc64_clmul(0, buf, n), reference_crc64(0, buf, n), "len %zu", n);
+        cr_assert_eq(crc64_vpclmul(0, buf, n), reference_crc64(0, buf, n), "len %zu", n);
+    }
+    cr_assert_eq(crc64_clmul(0, buf, len), reference_crc64(0, buf, len));
+    cr_assert_eq(crc64_vpclmul(0, buf, len), reference_crc64(0, buf, len));
+    free(buf);
+}
+
+Test(crc64, clmul_incremental_equals_one_shot_across_fold_boundaries) {
+    enum { LEN = 1000 };
+    unsigned char buf[LEN];
+    fill_pattern(buf, LEN);
+    uint64_t whole = crc64_slice8(0, buf, LEN);
+    for (size_t split = 0; split <= LEN; split += 13) {
+        uint64_t c = crc64_clmul(0, buf, split);
+        cr_assert_eq(crc64_clmul(c, buf + split, LEN - split), whole, "split at %zu", split);
+        c = crc64_vpclmul(0, buf, split);
+        cr_assert_eq(crc64_vpclmul(c, buf + split, LEN - split), whole, "split at %zu", split);
+    }
 }

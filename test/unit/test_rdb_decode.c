@@ -11,6 +11,7 @@
  * tests that need them skip with a message when the directory is absent. */
 #include <criterion/criterion.h>
 #include <hiredis.h>
+#include <lzf.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1552,9 +1553,17 @@ Test(rdb_redis, big_values_decode_in_bounded_chunks, .timeout = 120) {
     it = key_items(&r, "bigset", 0);
     cr_assert_eq(it.n, (size_t)NS);
     free(it.v);
+    /* A string longer than a chunk comes as pieces (SET, then APPENDs), each of
+     * at most chunk_max_bytes, never as one item of its whole length. */
     it = key_items(&r, "bigstring", 0);
-    cr_assert_eq(it.n, 1);
-    cr_assert_eq(it.v[0]->a.len, 100000);
+    cr_assert_eq(it.n, (100000 + 2047) / 2048);
+    size_t total = 0;
+    for (size_t i = 0; i < it.n; i++) {
+        cr_assert_eq(it.v[i]->kind, SHAKE_ITEM_STRING);
+        cr_assert(it.v[i]->a.len <= 2048 && it.v[i]->a.len > 0);
+        total += it.v[i]->a.len;
+    }
+    cr_assert_eq(total, 100000);
     free(it.v);
     it = key_items(&r, "bigstream", 0);
     size_t entries = 0, pending = 0;
@@ -1595,4 +1604,166 @@ Test(rdb_redis, big_values_decode_in_bounded_chunks, .timeout = 120) {
     decoded_free(&k);
     decoded_free(&r);
     free(buf);
+}
+
+/* ---------- long strings in decode mode ---------- */
+
+/* The pieces of `key`'s string items, joined; checks each is within bounds. */
+static char *joined_string(const struct decoded *r, const char *key, size_t max_piece,
+                           size_t *len) {
+    struct items it = key_items(r, key, 0);
+    char *out = malloc(1);
+    size_t n = 0;
+    for (size_t i = 0; i < it.n; i++) {
+        cr_assert_eq(it.v[i]->kind, SHAKE_ITEM_STRING);
+        cr_assert(it.v[i]->a.len > 0 && it.v[i]->a.len <= max_piece, "piece of %zu bytes",
+                  it.v[i]->a.len);
+        out = realloc(out, n + it.v[i]->a.len);
+        memcpy(out + n, it.v[i]->a.ptr, it.v[i]->a.len);
+        n += it.v[i]->a.len;
+    }
+    free(it.v);
+    *len = n;
+    return out;
+}
+
+/* A string longer than a chunk is emitted as pieces of at most chunk_max_bytes,
+ * plain or LZF-compressed, whatever the feed size; the first chunk carries FIRST
+ * and the last LAST. */
+Test(rdb_synthetic, long_strings_come_as_pieces_in_decode_mode) {
+    enum { LONG = 300000, PIECE = 65536 };
+    char *plain = malloc(LONG), *text = malloc(LONG);
+    unsigned seed = 7;
+    for (int i = 0; i < LONG; i++) {
+        plain[i] = (char)rand_r(&seed);
+        text[i] = "abcdefgh"[(i / 100) % 8];
+    }
+    char *packed = malloc(LONG);
+    unsigned clen = lzf_compress(text, LONG, packed, LONG);
+    cr_assert(clen > 0 && clen < LONG / 10);
+    struct rdbw w;
+    w_header(&w, "REDIS0011");
+    w_byte(&w, 0);
+    w_str(&w, "plain");
+    w_strn(&w, plain, LONG);
+    w_byte(&w, 0);
+    w_str(&w, "packed");
+    w_byte(&w, 0xC3); /* LZF */
+    w_len(&w, clen);
+    w_len(&w, LONG);
+    w_bytes(&w, packed, clen);
+    w_byte(&w, 0);
+    w_str(&w, "short");
+    w_str(&w, "just a few bytes");
+    w_end(&w);
+    struct rdb_decoder_options opt = {.restorable_types = 0, .chunk_max_bytes = PIECE};
+    size_t steps[] = {0, 1000, 4093, 70000};
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        struct decoded r;
+        decode_buf((const char *)w.p, w.len, &opt, steps[s], &r);
+        cr_assert_eq(r.status, RDB_DONE, "%s", r.err);
+        size_t n;
+        char *got = joined_string(&r, "plain", PIECE, &n);
+        cr_assert_eq(n, LONG);
+        cr_assert(memcmp(got, plain, LONG) == 0, "step %zu", steps[s]);
+        free(got);
+        got = joined_string(&r, "packed", PIECE, &n);
+        cr_assert_eq(n, LONG);
+        cr_assert(memcmp(got, text, LONG) == 0, "step %zu", steps[s]);
+        free(got);
+        got = joined_string(&r, "short", PIECE, &n);
+        cr_assert_eq(n, 16);
+        free(got);
+        for (size_t i = 0; i < r.n; i++) {
+            const struct shake_entry *e = r.entries[i];
+            int first = i == 0 || strcmp(r.entries[i - 1]->key, e->key) != 0;
+            int last = i + 1 == r.n || strcmp(r.entries[i + 1]->key, e->key) != 0;
+            cr_assert_eq(!!(e->chunk_flags & SHAKE_CHUNK_FIRST), first, "entry %zu", i);
+            cr_assert_eq(!!(e->chunk_flags & SHAKE_CHUNK_LAST), last, "entry %zu", i);
+        }
+        cr_assert_eq(r.stats.keys, 3);
+        cr_assert_eq(r.stats.chunked_keys, 3);
+        decoded_free(&r);
+    }
+    free(w.p);
+    free(plain);
+    free(text);
+    free(packed);
+}
+
+/* A plain long string needs no more than a piece buffered: its first chunk comes
+ * out long before the whole string was fed. */
+Test(rdb_synthetic, a_plain_long_string_streams_before_it_is_all_fed) {
+    enum { LONG = 1000000, PIECE = 65536 };
+    char *plain = calloc(1, LONG);
+    struct rdbw w;
+    w_header(&w, "REDIS0011");
+    w_byte(&w, 0);
+    w_str(&w, "big");
+    w_strn(&w, plain, LONG);
+    w_end(&w);
+    struct rdb_decoder_options opt = {.restorable_types = 0, .chunk_max_bytes = PIECE};
+    struct rdb_decoder *d = rdb_decoder_new(&opt);
+    size_t fed = 0, step = 4096, chunks = 0;
+    struct shake_entry *e = NULL;
+    while (chunks == 0) {
+        cr_assert(fed < w.len / 4, "no chunk after %zu bytes", fed);
+        cr_assert_eq(rdb_decoder_feed(d, (const char *)w.p + fed, step), RDB_OK);
+        fed += step;
+        while (rdb_decoder_next(d, &e) == RDB_OK) {
+            cr_assert(e->nitems >= 1 && e->items[0].a.len <= PIECE);
+            shake_entry_free(e);
+            chunks++;
+        }
+    }
+    rdb_decoder_free(d);
+    free(w.p);
+    free(plain);
+}
+
+/* After a value bigger than the buffer keeps (4 MiB), the decoder gives the memory
+ * back at once; what follows in the buffer must survive that, whatever the feed
+ * size, and the big value's bytes must be intact in its KEY entry. */
+Test(rdb_synthetic, keys_after_a_big_raw_value_survive_the_buffer_shrinking) {
+    enum { BIG = 6 << 20 };
+    char *big = malloc(BIG);
+    unsigned seed = 99;
+    for (int i = 0; i < BIG; i++)
+        big[i] = (char)rand_r(&seed);
+    struct rdbw w;
+    w_header(&w, "REDIS0011");
+    w_byte(&w, 0);
+    w_str(&w, "big");
+    w_strn(&w, big, BIG);
+    for (int i = 0; i < 50; i++) {
+        char key[16], value[32];
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(value, sizeof(value), "value-%d", i);
+        w_byte(&w, 0);
+        w_str(&w, key);
+        w_str(&w, value);
+    }
+    w_end(&w);
+    struct rdb_decoder_options opt = {.restorable_types = ALL_TYPES, .raw_max = 8 << 20};
+    size_t steps[] = {1 << 20, 999983, 0};
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        struct decoded r;
+        decode_buf((const char *)w.p, w.len, &opt, steps[s], &r);
+        cr_assert_eq(r.status, RDB_DONE, "%s", r.err);
+        cr_assert_eq(r.n, 51);
+        const struct shake_entry *e = r.entries[0];
+        cr_assert_eq(e->kind, SHAKE_ENTRY_KEY);
+        cr_assert(e->raw_cap >= e->raw_len + e->key_len + 192);
+        cr_assert_eq(e->raw_len, 5 + (size_t)BIG); /* 0x80, a 32-bit length, the bytes */
+        cr_assert(memcmp(e->raw + 5, big, BIG) == 0, "step %zu", steps[s]);
+        for (int i = 0; i < 50; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "k%d", i);
+            cr_assert_str_eq(r.entries[1 + i]->key, key);
+            cr_assert_eq(r.entries[1 + i]->raw_len, 1 + strlen("value-") + (i < 10 ? 1 : 2));
+        }
+        decoded_free(&r);
+    }
+    free(w.p);
+    free(big);
 }

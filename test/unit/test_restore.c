@@ -112,6 +112,42 @@ Test(restore, idletime_wins_over_freq_and_needs_keep_lru_lfu) {
     command_list_clear(&list);
 }
 
+/* The numbers are printed by hand: check every length of every number against
+ * snprintf, and that the RESP's size is exact (no slack, no overrun). */
+Test(restore, prints_lengths_ttls_and_idle_times_of_every_width_like_snprintf) {
+    static char raw[100001];
+    memset(raw, 'x', sizeof(raw));
+    int64_t values[] = {
+        0, 1, 9, 10, 99, 100, 12345, 999999999, 1000000000, 1700000000123LL, 9223372036854775807LL};
+    size_t lens[] = {0, 1, 8, 9, 10, 88, 89, 99, 990, 9989, 99989, 100000};
+    for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            struct shake_entry entry = key_entry("key", 3, 0, raw, lens[l]);
+            entry.expire_ms = values[v];
+            entry.idle_s = values[v];
+            struct restore_options options = {.rdb_version = 10, .keep_lru_lfu = 1};
+            struct command_list list;
+            command_list_init(&list);
+            cr_assert_eq(restore_build(&entry, &options, &list), 0);
+            char head[160], tail[160];
+            int head_len = snprintf(
+                head, sizeof(head), "*7\r\n$7\r\nRESTORE\r\n$3\r\nkey\r\n$%d\r\n%lld\r\n$%zu\r\n",
+                snprintf(NULL, 0, "%lld", (long long)(values[v] ? values[v] : 1)),
+                (long long)(values[v] ? values[v] : 1), lens[l] + 11);
+            int tail_len = snprintf(
+                tail, sizeof(tail), "\r\n$6\r\nABSTTL\r\n$8\r\nIDLETIME\r\n$%d\r\n%lld\r\n",
+                snprintf(NULL, 0, "%lld", (long long)values[v]), (long long)values[v]);
+            const struct command *command = &list.items[0];
+            cr_assert_eq(command->len, (size_t)head_len + lens[l] + 11 + (size_t)tail_len,
+                         "value %lld, raw %zu", (long long)values[v], lens[l]);
+            cr_assert(memcmp(command->resp, head, (size_t)head_len) == 0, "got %.60s",
+                      command->resp);
+            cr_assert(memcmp(command->resp + command->len - tail_len, tail, (size_t)tail_len) == 0);
+            command_list_clear(&list);
+        }
+    }
+}
+
 /* --- against a real redis-server --- */
 
 static struct builder_server server;
@@ -277,4 +313,47 @@ Test(restore_server, sets_idletime_and_freq, .init = server_setup, .fini = serve
     reply = redisCommand(server.redis, "OBJECT FREQ freq");
     cr_assert_eq(reply->integer, 100);
     freeReplyObject(reply);
+}
+
+/* With room after the value, the entry's buffer becomes the command: the same
+ * bytes as restore_build, and the entry no longer owns raw. Without enough room
+ * it copies, as restore_build does, and leaves raw alone. */
+Test(restore, build_take_turns_a_roomy_raw_buffer_into_the_command_in_place) {
+    static const char key[] = "some:key";
+    for (size_t raw_len = 0; raw_len < 300; raw_len += 37) {
+        char *raw = malloc(raw_len + sizeof(key) + 192);
+        cr_assert_not_null(raw);
+        for (size_t i = 0; i < raw_len; i++)
+            raw[i] = (char)(i * 31 + 7);
+        struct shake_entry entry = key_entry(key, sizeof(key) - 1, 0, raw, raw_len);
+        entry.expire_ms = 1700000000123LL;
+        entry.idle_s = 12345;
+        entry.raw_cap = raw_len + sizeof(key) + 192;
+        struct restore_options options = {.rdb_version = 10, .replace = 1, .keep_lru_lfu = 1};
+        struct command_list copied, taken;
+        command_list_init(&copied);
+        command_list_init(&taken);
+        cr_assert_eq(restore_build(&entry, &options, &copied), 0);
+        cr_assert_eq(restore_build_take(&entry, &options, &taken), 0);
+        cr_assert_null(entry.raw, "raw_len %zu", raw_len);
+        cr_assert_eq(taken.items[0].resp, raw);
+        assert_command(&taken.items[0], copied.items[0].resp, copied.items[0].len);
+        cr_assert_eq(taken.items[0].busykey_is_skip, copied.items[0].busykey_is_skip);
+        command_list_clear(&copied);
+        command_list_clear(&taken);
+    }
+    char raw[] = "\x05hello";
+    struct shake_entry entry = key_entry("k", 1, 0, raw, 6);
+    entry.raw_cap = 20; /* too little for the command */
+    struct restore_options options = {.rdb_version = 10, .replace = 1};
+    struct command_list list;
+    command_list_init(&list);
+    cr_assert_eq(restore_build_take(&entry, &options, &list), 0);
+    cr_assert_eq(entry.raw, raw);
+    static const char expected[] = "*6\r\n$7\r\nRESTORE\r\n$1\r\nk\r\n$1\r\n0\r\n$17\r\n"
+                                   "\x00\x05hello\x0a\x00"
+                                   "cr\xdfve4 \n"
+                                   "\r\n$6\r\nABSTTL\r\n$7\r\nREPLACE\r\n";
+    assert_command(&list.items[0], expected, sizeof(expected) - 1);
+    command_list_clear(&list);
 }
