@@ -11,6 +11,7 @@
  * source accepts before the pause.
  */
 #include "shake/cutover.h"
+#include "shake/status_client.h"
 
 #include <ev.h>
 #include <signal.h>
@@ -369,6 +370,16 @@ int cutover_parse_args(int argc, char **argv, const char **conf_path,
 
 /* --- the run ------------------------------------------------------------------------ */
 
+/* How far behind: the running sync's own numbers (lag in bytes and ms per shard),
+ * when its status endpoint answers. */
+static void cutover_report_lag(struct cutover *cutover) {
+    char err[512];
+    fprintf(cutover->out, "lag, from the running sync (shake status):\n");
+    if (status_client_run(&cutover->conf->shake, 0, cutover->out, err, sizeof(err)) ==
+        STATUS_EXIT_UNREACHABLE)
+        fprintf(cutover->out, "  not available: %s\n", err);
+}
+
 static void cutover_report_behind(struct cutover *cutover, double waited) {
     for (int i = 0; i < cutover->barrier_count; i++) {
         const struct cutover_barrier *barrier = &cutover->barriers[i];
@@ -432,6 +443,7 @@ static int cutover_finish(struct cutover *cutover, double started, char *err, si
     }
     if (rc == 0) {
         cutover_report_behind(cutover, waited);
+        cutover_report_lag(cutover);
         int behind = 0;
         for (int i = 0; i < cutover->barrier_count; i++)
             behind += !cutover->barriers[i].arrived;

@@ -131,6 +131,24 @@ def test_cutover_standalone_timeout_names_the_shard(servers, cluster, shakes):
         result.describe()
     assert barrier_keys(source) == []
     assert_unpaused(source)
+    # The sync is gone, so how far behind cannot be told: said, not guessed.
+    assert "lag, from the running sync (shake status):" in result.stdout, result.describe()
+    assert re.search(r"^  not available: ", result.stdout, re.M), result.describe()
+
+
+def test_cutover_timeout_shows_how_far_each_shard_is_behind(servers, cluster, shakes):
+    source = servers(source_config(), name="source")
+    port = harness.free_port()
+    conf = shakes.config(source, cluster, extra_sections={"shake": {"status": "127.0.0.1:%d" % port}})
+    p = shakes(conf)
+    wait_equal(source, cluster, timeout=EQUAL_WAIT, shake=p)
+    for node in cluster.nodes:                   # the target takes no writes: they queue up
+        node.client().execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+    result = cutover(conf, "--timeout", "1.5")
+    assert result.returncode == 1, result.describe()
+    assert re.search(r"^behind: shard standalone ", result.stdout, re.M), result.describe()
+    assert "lag, from the running sync (shake status):" in result.stdout, result.describe()
+    assert re.search(r"^\s*standalone\s", result.stdout, re.M), "no lag row for the shard\n" + result.describe()
 
 
 def test_cutover_usage_errors_exit_2(servers, cluster, shakes, tmp_path):
