@@ -89,7 +89,11 @@ static int set_source_type(struct conf_parse *parse, const char *value, char *wh
         parse->conf->source.type = CONF_SOURCE_SYNC;
         return 0;
     }
-    snprintf(why, len, "'%s' is not a source type (expected: rdb or sync)", value);
+    if (strcmp(value, "aof") == 0) {
+        parse->conf->source.type = CONF_SOURCE_AOF;
+        return 0;
+    }
+    snprintf(why, len, "'%s' is not a source type (expected: rdb, aof or sync)", value);
     return -1;
 }
 
@@ -974,7 +978,7 @@ static int conf_check_file_mode(struct shake_conf *conf, const char *path) {
 static int conf_check_required(struct conf_parse *parse) {
     const char *missing = NULL;
     if (!parse->seen_type) missing = "[source] type";
-    else if (parse->conf->source.type == CONF_SOURCE_RDB && !parse->seen_files)
+    else if (parse->conf->source.type != CONF_SOURCE_SYNC && !parse->seen_files)
         missing = "[source] files";
     else if (parse->conf->source.type == CONF_SOURCE_SYNC && !parse->seen_source_address)
         missing = "[source] address";

@@ -16,6 +16,7 @@
 enum conf_source_type {
     CONF_SOURCE_RDB,  /* restore RDB files, then exit */
     CONF_SOURCE_SYNC, /* replicate a running source (standalone or cluster) */
+    CONF_SOURCE_AOF,  /* replay AOF files (or Redis 7 manifests), then exit */
 };
 
 enum conf_on_unsupported {
@@ -59,7 +60,7 @@ struct conf_tls {
 
 struct conf_source {
     enum conf_source_type type;
-    char **files;         /* type = rdb: the RDB files, in order */
+    char **files;         /* type = rdb: the RDB files; type = aof: AOF files or manifests; in order */
     int file_count;
     struct conf_address *addresses;  /* type = sync: candidate nodes, in order */
     int address_count;

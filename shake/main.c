@@ -45,15 +45,16 @@ static void print_summary(const struct restore_result *r) {
     printf("  skipped: %llu expired, %llu empty, %llu already on the target, %llu filtered\n",
            (unsigned long long)r->skipped_expired, (unsigned long long)r->skipped_empty,
            (unsigned long long)r->skipped_existing, (unsigned long long)r->filtered);
-    printf("  read %llu of %llu bytes, %llu function libraries\n",
+    printf("  read %llu of %llu bytes, %llu function libraries, %llu commands replayed\n",
            (unsigned long long)r->bytes_read, (unsigned long long)r->bytes_total,
-           (unsigned long long)r->functions);
+           (unsigned long long)r->functions, (unsigned long long)r->commands);
     printf("summary: written=%llu skipped_expired=%llu skipped_empty=%llu skipped_existing=%llu "
-           "filtered=%llu errors=%llu bytes=%llu seconds=%.3f status=%s\n",
+           "filtered=%llu errors=%llu bytes=%llu seconds=%.3f status=%s commands=%llu\n",
            (unsigned long long)r->keys_written, (unsigned long long)r->skipped_expired,
            (unsigned long long)r->skipped_empty, (unsigned long long)r->skipped_existing,
            (unsigned long long)r->filtered, (unsigned long long)r->key_errors,
-           (unsigned long long)r->bytes_read, r->seconds, r->ok ? "ok" : "failed");
+           (unsigned long long)r->bytes_read, r->seconds, r->ok ? "ok" : "failed",
+           (unsigned long long)r->commands);
     fflush(stdout);
 }
 

@@ -1,4 +1,5 @@
-/* restore.h -- the one-shot restore job: RDB files -> decoder -> filter -> writer.
+/* restore.h -- the one-shot restore job: RDB or AOF files -> decoder (RDB part)
+ * and command reader (AOF commands) -> filter -> writer.
  *
  * Runs on the caller's libev loop until every file is decoded and every write is
  * acknowledged, or until a fatal error. Keys already written stay written; the
@@ -23,6 +24,7 @@ struct restore_result {
     uint64_t filtered;
     uint64_t key_errors;       /* keys the target refused (each logged) */
     uint64_t functions;
+    uint64_t commands;         /* AOF commands the target applied (SELECT not counted) */
     uint64_t bytes_read;
     uint64_t bytes_total;
     double seconds;

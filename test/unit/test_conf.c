@@ -103,7 +103,9 @@ Test(conf, bad_configs_name_line_and_key) {
     assert_fails_with(text, "t.ini:6: [target] pipeline_max_bytes");
     snprintf(text, sizeof(text), "%spassword = ${SHAKE_TEST_UNSET_VARIABLE}\n", base);
     assert_fails_with(text, "environment variable SHAKE_TEST_UNSET_VARIABLE is not set");
-    assert_fails_with("[source]\ntype = aof\n", "t.ini:2: [source] type: 'aof'");
+    assert_fails_with("[source]\ntype = mysql\n", "t.ini:2: [source] type: 'mysql'");
+    assert_fails_with("[source]\ntype = aof\n[target]\naddress = h:1\n",
+                      "missing required key [source] files");
     assert_fails_with("[source]\ntype = rdb\nfiles = a\n[target]\naddress = nohost\n",
                       "t.ini:5: [target] address: 'nohost' is not host:port");
     assert_fails_with("[source]\ntype = rdb\nfiles = a\n[target]\naddress = h:99999\n",
