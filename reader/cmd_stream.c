@@ -1,8 +1,13 @@
 /* cmd_stream.c -- see cmd_stream.h.
  *
  * Offsets: the bytes not yet consumed by redisReader are always (len - pos) of its
- * buffer, so the offset after a reply is the total fed minus what is left. This
- * holds across the reader's own buffer compaction.
+ * buffer, so the offset after a reply is the total fed to it minus what is left.
+ * This holds across the reader's own buffer compaction.
+ *
+ * Input is held here and given to redisReader in slices of CMD_STREAM_SLICE only
+ * when it has no whole command left: hiredis moves its whole unread buffer each
+ * time it has consumed 1 KB, so feeding it megabytes of backlog at once would make
+ * every parse cost the size of the backlog.
  */
 #include "reader/cmd_stream.h"
 
@@ -16,6 +21,7 @@
  * because redisReader allocates an array's element table from its header alone:
  * "*400000000\r\n" would cost 3.2 GB before a single argument arrived. */
 #define CMD_STREAM_MAX_ARGS (1 << 24)
+#define CMD_STREAM_SLICE (64 * 1024)
 
 struct cmd_stream {
     redisReader *reader;  /* owned */
@@ -24,7 +30,9 @@ struct cmd_stream {
     const char *rejected; /* why cmd_stream_create_array refused an array, or NULL */
     int source;
     int db;
-    uint64_t fed_end;     /* stream offset just after the last byte fed */
+    uint64_t fed_end;     /* stream offset just after the last byte given to the reader */
+    char *held;           /* owned: bytes received, not yet given to the reader */
+    size_t held_start, held_end, held_cap;
     uint64_t offset;      /* stream offset just after the last command pulled */
     char error[256];
 };
@@ -68,6 +76,7 @@ struct cmd_stream *cmd_stream_new(int source, uint64_t offset, int db) {
 void cmd_stream_free(struct cmd_stream *stream) {
     if (stream == NULL) return;
     redisReaderFree(stream->reader);
+    free(stream->held);
     free(stream);
 }
 
@@ -77,11 +86,51 @@ static enum cmd_stream_status cmd_stream_fail(struct cmd_stream *stream, const c
     return CMD_STREAM_ERR;
 }
 
+/* Make room for `len` more held bytes: move the live part to the front when the
+ * free head is at least as big as it (so each byte moves a bounded number of
+ * times), else grow. */
+static int cmd_stream_hold_room(struct cmd_stream *stream, size_t len) {
+    size_t live = stream->held_end - stream->held_start;
+    if (stream->held_end + len <= stream->held_cap) return 0;
+    if (stream->held_start >= live && live + len <= stream->held_cap) {
+        memmove(stream->held, stream->held + stream->held_start, live);
+        stream->held_start = 0;
+        stream->held_end = live;
+        return 0;
+    }
+    size_t cap = stream->held_cap ? stream->held_cap : CMD_STREAM_SLICE;
+    while (cap < live + len) cap *= 2;
+    char *grown = malloc(cap);
+    if (grown == NULL) return -1;
+    if (live > 0) memcpy(grown, stream->held + stream->held_start, live);
+    free(stream->held);
+    stream->held = grown;
+    stream->held_cap = cap;
+    stream->held_start = 0;
+    stream->held_end = live;
+    return 0;
+}
+
 enum cmd_stream_status cmd_stream_feed(struct cmd_stream *stream, const char *buf, size_t len) {
-    if (redisReaderFeed(stream->reader, buf, len) != REDIS_OK)
-        return cmd_stream_fail(stream, "out of memory");
-    stream->fed_end += len;
+    if (cmd_stream_hold_room(stream, len) != 0) return cmd_stream_fail(stream, "out of memory");
+    memcpy(stream->held + stream->held_end, buf, len);
+    stream->held_end += len;
     return CMD_STREAM_OK;
+}
+
+/* Give the reader its next slice of held bytes. Returns 0 when there was none. */
+static int cmd_stream_give_slice(struct cmd_stream *stream, char *err_oom) {
+    size_t live = stream->held_end - stream->held_start;
+    if (live == 0) return 0;
+    size_t n = live < CMD_STREAM_SLICE ? live : CMD_STREAM_SLICE;
+    if (redisReaderFeed(stream->reader, stream->held + stream->held_start, n) != REDIS_OK) {
+        *err_oom = 1;
+        return 0;
+    }
+    stream->held_start += n;
+    stream->fed_end += n;
+    if (stream->held_start == stream->held_end) stream->held_start = stream->held_end = 0;
+    return 1;
 }
 
 /* Bytes fed that redisReader has not parsed yet. Not the same as buffered: the
@@ -94,7 +143,7 @@ static size_t cmd_stream_reader_unread(const struct cmd_stream *stream) {
 /* Counts a half-parsed command whole, so a bound on buffered bytes also bounds
  * the reply objects redisReader builds for a long command still arriving. */
 size_t cmd_stream_buffered(const struct cmd_stream *stream) {
-    return (size_t)(stream->fed_end - stream->offset);
+    return (size_t)(stream->fed_end - stream->offset) + (stream->held_end - stream->held_start);
 }
 
 /* Move a command reply's bulk strings into a new CMD entry. */
@@ -141,10 +190,15 @@ static int cmd_stream_track_select(struct cmd_stream *stream, const struct shake
 
 enum cmd_stream_status cmd_stream_next(struct cmd_stream *stream, struct shake_entry **out) {
     void *parsed = NULL;
-    if (redisReaderGetReply(stream->reader, &parsed) != REDIS_OK)
-        return cmd_stream_fail(stream,
-                               stream->rejected ? stream->rejected : stream->reader->errstr);
-    if (parsed == NULL) return CMD_STREAM_NEED_MORE;
+    for (;;) {
+        if (redisReaderGetReply(stream->reader, &parsed) != REDIS_OK)
+            return cmd_stream_fail(stream,
+                                   stream->rejected ? stream->rejected : stream->reader->errstr);
+        if (parsed != NULL) break;
+        char oom = 0;
+        if (!cmd_stream_give_slice(stream, &oom))
+            return oom ? cmd_stream_fail(stream, "out of memory") : CMD_STREAM_NEED_MORE;
+    }
     redisReply *reply = parsed;
     if (!cmd_stream_is_command(reply)) {
         freeReplyObject(reply);

@@ -103,3 +103,47 @@ Test(cmd_stream, bad_select_and_protocol_errors_are_reported) {
     cr_assert(strstr(cmd_stream_error(stream), "offset 0: ") == cmd_stream_error(stream));
     cmd_stream_free(stream);
 }
+
+Test(cmd_stream, a_big_backlog_fed_at_once_parses_across_slices) {
+    /* 20000 small commands and one 200 KB argument in a single feed: commands cross
+     * the 64 KB slices the parser is given, and one spans several. */
+    struct cmd_stream *stream = cmd_stream_new(0, 0, 0);
+    size_t cap = 2 * 1024 * 1024, used = 0;
+    char *buf = malloc(cap);
+    uint64_t ends[20001];
+    for (int i = 0; i < 20000; i++) {
+        if (i == 10000) {
+            used += (size_t)sprintf(buf + used, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$204800\r\n");
+            memset(buf + used, 'x', 204800);
+            used += 204800;
+            used += (size_t)sprintf(buf + used, "\r\n");
+            ends[20000] = used;
+        }
+        char key[16];
+        int key_len = snprintf(key, sizeof(key), "k%d", i);
+        used += (size_t)sprintf(buf + used, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n", key_len,
+                                key);
+        ends[i] = used;
+    }
+    cr_assert_eq(cmd_stream_feed(stream, buf, used), CMD_STREAM_OK);
+    cr_assert_eq(cmd_stream_buffered(stream), used);
+    struct shake_entry *entry;
+    int count = 0, saw_big = 0;
+    while (cmd_stream_next(stream, &entry) == CMD_STREAM_OK) {
+        if (entry->argv_len[1] == 3 && memcmp(entry->argv[1], "big", 3) == 0) {
+            cr_assert_eq(entry->argv_len[2], 204800);
+            cr_assert_eq(entry->offset, ends[20000]);
+            saw_big = 1;
+        } else {
+            cr_assert_eq(entry->offset, ends[count], "command %d", count);
+            count++;
+        }
+        shake_entry_free(entry);
+    }
+    cr_assert_eq(count, 20000);
+    cr_assert(saw_big);
+    cr_assert_eq(cmd_stream_offset(stream), used);
+    cr_assert_eq(cmd_stream_buffered(stream), 0);
+    free(buf);
+    cmd_stream_free(stream);
+}
