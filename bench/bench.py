@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench.py -- `make bench`: shake's one-shot RDB restore against its physical reference.
+"""bench.py -- `make bench`: shake's restore and live sync against their physical references.
 
 Scenarios (see bench/README.md and docs/benchmarks.md):
   R1  restore rate: a ~430 MB, 400k-key mixed RDB into an empty local 3-master cluster, against
@@ -8,8 +8,12 @@ Scenarios (see bench/README.md and docs/benchmarks.md):
       Target: shake's rate >= 0.9x the reference's.
   R2  memory: an RDB with a 1M-element hash, list, set and zset and a 100 MB string, restored
       into a standalone target. Target: shake's peak RSS <= 64 MiB + the largest string value.
+  S1  full sync (live.py): the R1 dataset on a standalone source into a 3-master cluster, against
+      `redis-cli --rdb` (transfer only) and a real replica. Target: <= 1.15x redis-cli --rdb.
+  S3  incremental (live.py): a pipelined SET/LPUSH/HSET/ZADD load with shake attached against a
+      real replica attached. Targets: source ops/s >= 0.95x, marker p99 <= 50 ms, lag not growing.
 
-    /usr/bin/python3 bench/bench.py --shake bin/shake [--quick] [--scenario R1|R2] [--runs N]
+    /usr/bin/python3 bench/bench.py --shake bin/shake [--quick] [--scenario R1|R2|S1|S3] [--runs N]
 
 Exit status: 0 when every measurement was taken (a missed target is a result, printed as such);
 1 when a run failed (shake or the reference exited non-zero or restored the wrong data);
@@ -32,25 +36,16 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "test", "integration"))
 
 import gen  # noqa: E402
+from checks import (BenchFailure, _label, check_sample, describe_keys, mb, sample_keys,  # noqa: E402
+                    say)
 import harness  # noqa: E402
+import live  # noqa: E402
 import proc  # noqa: E402
 
 MIB = 1 << 20
 RSS_BASE = 64 * MIB
 RATE_TARGET = 0.9
 SAMPLE = 2000
-
-
-def say(text=""):
-    print(text, flush=True)
-
-
-def mb(n):
-    return n / 1e6
-
-
-class BenchFailure(Exception):
-    pass
 
 
 # --- shake ---------------------------------------------------------------------------------
@@ -106,58 +101,6 @@ def run_reference(workdir, ports, files, tag, timeout):
                                   r.stdout(2000), r.stderr(2000)))
         replies += n
     return wall, replies, sum(r.cpu or 0 for r in runs)
-
-
-# --- checks on the target ------------------------------------------------------------------
-
-SIZE_CMD = {b"string": "STRLEN", b"list": "LLEN", b"set": "SCARD", b"zset": "ZCARD", b"hash": "HLEN",
-            b"stream": "XLEN"}
-
-
-def describe_keys(client_for, keys):
-    """[(type, size, has_ttl)] for keys; client_for(key) gives the client of the owning node."""
-    out = {}
-    by_client = {}
-    for k in keys:
-        by_client.setdefault(client_for(k), []).append(k)
-    for c, ks in by_client.items():
-        p = c.pipeline(transaction=False)
-        for k in ks:
-            p.execute_command("TYPE", k)
-            p.execute_command("PTTL", k)
-        res = p.execute()
-        types = {}
-        p = c.pipeline(transaction=False)
-        for i, k in enumerate(ks):
-            t = res[2 * i]
-            t = t if isinstance(t, bytes) else str(t).encode()
-            types[k] = (t, res[2 * i + 1] > 0)
-            p.execute_command(SIZE_CMD.get(t, "EXISTS"), k)
-        for k, n in zip(ks, p.execute()):
-            out[k] = (types[k][0], n, types[k][1])
-    return [out[k] for k in keys]
-
-
-def sample_keys(client, n):
-    keys = []
-    for i, k in enumerate(client.scan_iter(count=5000)):
-        if i % 97 == 0:
-            keys.append(k)
-            if len(keys) >= n:
-                break
-    return keys
-
-
-def check_sample(label, expected, client_for, keys):
-    got = describe_keys(client_for, keys)
-    bad = [(k, e, g) for k, e, g in zip(keys, expected, got) if e != g]
-    if bad:
-        raise BenchFailure("%s: %d of %d sampled keys differ from the source, e.g. %r"
-                           % (label, len(bad), len(keys), bad[:3]))
-
-
-def _label(i):
-    return "warm-up" if i < 0 else "run %-3d" % (i + 1)
 
 
 # --- R1 ------------------------------------------------------------------------------------
@@ -362,12 +305,14 @@ def report(results, failures):
             rows.append(("R1", "peak RSS MiB", _fmt(g("shake_peak_rss", 0) / MIB if g("shake_peak_rss") else None,
                                                     "%.1f"), "", "", "<= %.1f" % (r["rss_bound"] / MIB),
                          _met(g("rss_met"))))
-        else:
+        elif r["scenario"] == "R2":
             rows.append(("R2", "peak RSS MiB", _fmt(g("shake_peak_rss", 0) / MIB if g("shake_peak_rss") else None,
                                                     "%.1f"), "", "", "<= %.1f" % (r["rss_bound"] / MIB),
                          _met(g("rss_met"))))
             rows.append(("R2", "wall seconds", _fmt(g("shake_median_s"), "%.2f"), "%.2f" % r["ref_median_s"],
                          _fmt(g("time_ratio"), "%.3f"), "(info)", ""))
+        else:
+            rows.extend(live.rows(r))
         if r.get("shake_error"):
             rows.append((r["scenario"], "shake FAILED", r["shake_error"].splitlines()[0][:70], "", "", "", "NO"))
     for name, why in failures:
@@ -379,8 +324,11 @@ def report(results, failures):
             say("  ".join("-" * w for w in widths))
     say()
     for r in results:
-        checks = [("rate >= %.2fx reference" % RATE_TARGET, r.get("ratio_met"))] if r["scenario"] == "R1" else []
-        checks.append(("peak RSS <= 64 MiB + largest string", r.get("rss_met")))
+        if r["scenario"] in ("S1", "S3"):
+            checks = live.checks(r)
+        else:
+            checks = [("rate >= %.2fx reference" % RATE_TARGET, r.get("ratio_met"))] if r["scenario"] == "R1" else []
+            checks.append(("peak RSS <= 64 MiB + largest string", r.get("rss_met")))
         for what, flag in checks:
             state = "met" if flag else ("NOT MEASURED (shake failed)" if flag is None else "MISSED")
             say("target %s %s: %s" % (r["scenario"], what, state))
@@ -392,17 +340,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shake", default=harness.shake_bin(), help="path of the shake binary")
     ap.add_argument("--quick", action="store_true", help="small datasets, 1 run each: a smoke check")
-    ap.add_argument("--scenario", choices=["R1", "R2", "all"], default="all", type=str.upper)
-    ap.add_argument("--runs", type=int, help="measured runs of each side (default 5; 1 with --quick)")
+    ap.add_argument("--scenario", choices=["R1", "R2", "S1", "S3", "ALL"], default="all", type=str.upper)
+    ap.add_argument("--runs", type=int, help="measured runs of each side (default 5 for R1/R2, 3 for S1/S3; "
+                    "1 with --quick)")
     ap.add_argument("--warmup", type=int, help="uncounted rounds of each side first (default 1; 0 with --quick)")
     ap.add_argument("--keys", type=int, help="R1 key count (default 400000; 40000 with --quick)")
     ap.add_argument("--elements", type=int, help="R2 elements per collection (default 1000000; 100000 with --quick)")
     ap.add_argument("--string-mib", type=int, help="R2 big string size in MiB (default 100; 10 with --quick)")
+    ap.add_argument("--s3-seconds", type=float, help="S3 load window per run, seconds (default 15; 5 with --quick)")
+    ap.add_argument("--s3-clients", type=int, default=4, help="S3 connections per redis-benchmark process (4 processes)")
+    ap.add_argument("--s3-pipeline", type=int, default=16, help="S3 pipeline depth (redis-benchmark -P)")
+    ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
+                    "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
     ap.add_argument("--timeout", type=float, default=900, help="bound on one run of either side, seconds")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (RDB files, logs)")
     args = ap.parse_args()
+    runs_given = args.runs
     args.runs = args.runs or (1 if args.quick else 5)
+    args.s3_seconds = args.s3_seconds or (5 if args.quick else 15)
     if args.warmup is None:
         args.warmup = 0 if args.quick else 1
     args.r1_keys = args.keys or (40000 if args.quick else 400000)
@@ -425,14 +381,16 @@ def main():
         % (workdir, os.cpu_count(), _redis_version(), platform.python_version(), *os.getloadavg()))
 
     results, failures = [], []
-    scenarios = [("R1", scenario_r1), ("R2", scenario_r2)]
+    scenarios = [("R1", scenario_r1), ("R2", scenario_r2), ("S1", live.scenario_s1), ("S3", live.scenario_s3)]
     try:
         for name, fn in scenarios:
             if args.scenario not in ("ALL", name):
                 continue
+            # S1/S3 rounds are long (a 400k-key full sync, 15 s load windows): 3 runs by default.
+            args.runs = runs_given or (1 if args.quick else (3 if name.startswith("S") else 5))
             try:
                 results.append(fn(args, shake_copy, workdir))
-            except (BenchFailure, gen.PipeError, harness.ServerStartError, RuntimeError) as e:
+            except (BenchFailure, gen.PipeError, harness.ServerStartError, RuntimeError, AssertionError) as e:
                 say("   %s FAILED: %s" % (name, e))
                 failures.append((name, str(e)))
             finally:
