@@ -79,6 +79,9 @@ struct sync_job {
     struct checkpoint_saver *saver;    /* owned: saves on its own thread */
     int stopping;
     int rediscovering;                 /* a discovery for moved masters is running */
+    struct conf_source rediscover_from; /* the source as configured, with the shards'
+                                          current masters as first candidates; its
+                                          addresses (and their hosts) are owned */
     struct status status;              /* owned; see shake/status.h */
     struct status_server *status_server; /* owned; NULL when off */
     struct progress progress;          /* the RDB phase's live line */
@@ -426,6 +429,50 @@ static void sync_on_rediscovered(void *ctx, struct discover_result *found, const
     discover_result_free(found);
 }
 
+static void sync_free_rediscover_source(struct sync_job *job) {
+    for (int i = 0; i < job->rediscover_from.address_count; i++)
+        free(job->rediscover_from.addresses[i].host);
+    free(job->rediscover_from.addresses);
+    job->rediscover_from.addresses = NULL;
+    job->rediscover_from.address_count = 0;
+}
+
+/* Where to look for a moved master: the other shards' masters first (a cluster
+ * answers CLUSTER SLOTS from any live node, and the configured node may be the one
+ * that died), then the configured addresses. */
+static int sync_build_rediscover_source(struct sync_job *job) {
+    const struct conf_source *source = &job->conf->source;
+    sync_free_rediscover_source(job);
+    struct conf_source *from = &job->rediscover_from;
+    struct conf_address *addresses = source->addresses;
+    int configured = source->address_count;
+    *from = *source;
+    from->addresses = calloc((size_t)(job->shard_count + configured), sizeof(*from->addresses));
+    from->address_count = 0;
+    if (from->addresses == NULL) return -1;
+    for (int i = 0; i < job->shard_count + configured; i++) {
+        const char *host;
+        size_t host_len;
+        int port;
+        if (i < job->shard_count) {
+            const char *colon = strrchr(job->shards[i].address, ':');
+            if (colon == NULL) continue;
+            host = job->shards[i].address;
+            host_len = (size_t)(colon - host);
+            port = atoi(colon + 1);
+        } else {
+            host = addresses[i - job->shard_count].host;
+            host_len = strlen(host);
+            port = addresses[i - job->shard_count].port;
+        }
+        struct conf_address *to = &from->addresses[from->address_count];
+        if ((to->host = strndup(host, host_len)) == NULL) return -1;
+        to->port = port;
+        from->address_count++;
+    }
+    return 0;
+}
+
 static void sync_on_reconnecting(void *ctx, const char *reason, int attempts) {
     struct sync_shard *shard = ctx;
     struct sync_job *job = shard->job;
@@ -434,7 +481,8 @@ static void sync_on_reconnecting(void *ctx, const char *reason, int attempts) {
     /* After a failed retry, the master may have moved: ask the source again. */
     if (attempts >= 2 && !job->rediscovering && !job->stopping) {
         job->rediscovering = 1;
-        if (discover_start(job->loop, &job->conf->source, sync_on_rediscovered, job) != 0)
+        if (sync_build_rediscover_source(job) != 0 ||
+            discover_start(job->loop, &job->rediscover_from, sync_on_rediscovered, job) != 0)
             job->rediscovering = 0;
     }
 }
@@ -821,6 +869,7 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     sync_log_status(&job);
     status_server_free(job.status_server);
     sync_free_shards(&job);
+    sync_free_rediscover_source(&job);
     status_free(&job.status);
     const struct filter_stats *filtered = filter_stats(job.filter);
     if (filter_is_active(job.filter))

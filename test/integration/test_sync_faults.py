@@ -370,3 +370,54 @@ def test_slow_target_spools_to_disk_and_the_source_never_drops_shake(servers, sh
     assert sync_counters(source) == (1, 0), "the source dropped shake: it reconnected\n" + p.describe()
     assert p.find(r"link lost") is None, p.describe()
     assert_stops_cleanly(p)
+
+
+def test_cluster_source_master_killed_shake_continues_on_the_promoted_replica(servers, shakes):
+    """A source cluster master dies and the cluster promotes its replica. shake finds the
+    shard's new master from the other nodes (even though the configured address is the
+    dead one) and continues there with PSYNC: no new full sync, no write lost."""
+    import subprocess
+    cfg = source_config(**{"cluster-node-timeout": 1000})
+    source = harness.Cluster(cfg, masters=3).start()
+    try:
+        dead = source.nodes[0]
+        replica = harness.RedisServer(cfg, name="replica0", cluster=True).start()
+        r = subprocess.run([harness.REDIS_CLI, "--cluster", "add-node", replica.address, dead.address,
+                            "--cluster-slave", "--cluster-master-id", source.node_id(dead)],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", 20,
+                   what="the replica linked to its master")
+        target = servers(name="target")
+        conf = shakes.config(dead, target)           # the configured address is the one that dies
+        p = shakes(conf)
+        for _ in range(3):
+            p.wait_for(RDB_RECEIVED, LOG_WAIT)
+        from livesync import client_for
+        c = client_for(source)
+        for i in range(300):
+            c.set("before:%d" % i, i)
+        wait_equal(source, target, timeout=EQUAL_WAIT, shake=p)
+        offset = dead.client().info("replication")["master_repl_offset"]
+        wait_until(lambda: replica.client().info("replication")["master_repl_offset"] >= offset, 15,
+                   what="the replica catching up")
+        since = p.mark()
+        dead.proc.kill()                                # no SHUTDOWN: a crash
+        dead.proc.wait(timeout=10)
+        wait_until(lambda: replica.client().info("replication")["role"] == "master", 30,
+                   what="the cluster promoting the replica")
+        source.nodes[0] = replica
+        wait_until(lambda: all(b"cluster_state:ok" in n.client().execute_command("CLUSTER", "INFO")
+                               for n in source.nodes), 30, what="the source cluster ok again")
+        c = client_for(source)
+        for i in range(300):
+            c.set("after:%d" % i, i)
+        p.wait_for(r"master moved from 127\.0\.0\.1:%d to 127\.0\.0\.1:%d" % (dead.port, replica.port),
+                   LOG_WAIT)
+        wait_equal(source, target, timeout=EQUAL_WAIT, shake=p)
+        assert target.client().get(b"after:299") == b"299"
+        assert sync_counters(replica)[1] >= 1, "expected PSYNC continue on the promoted replica"
+        assert p.find(FULL_SYNC, since=since) is None, p.describe()
+        assert_stops_cleanly(p)
+    finally:
+        source.stop()
