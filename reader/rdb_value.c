@@ -516,6 +516,23 @@ static int rdb_elem_integer(struct rdb_decoder *d, const struct rdb_elem *e, lon
     return RDB_RC_OK;
 }
 
+/* Whether text is a plain decimal, "-12.5" or "3": the form Redis gives most
+ * scores. strtod accepts every such text whole, so a walk that only validates
+ * (the score itself is not needed) may skip it. */
+static int rdb_score_is_plain_decimal(const char *text, size_t len) {
+    size_t i = text[0] == '-' ? 1 : 0, digits = 0;
+    int dot = 0;
+    for (; i < len; i++) {
+        if (text[i] >= '0' && text[i] <= '9')
+            digits++;
+        else if (text[i] == '.' && !dot)
+            dot = 1;
+        else
+            return 0;
+    }
+    return digits > 0;
+}
+
 /* A score stored in a ziplist or listpack: an integer, or text for strtod. */
 static int rdb_elem_score(struct rdb_decoder *d, const struct rdb_elem *e, double *out) {
     if (e->str == NULL) {
@@ -525,6 +542,10 @@ static int rdb_elem_score(struct rdb_decoder *d, const struct rdb_elem *e, doubl
     char text[512];
     if (e->len == 0 || e->len >= sizeof(text))
         return rdb_fail(d, d->v.blob_offset, "bad score of %zu bytes in a packed zset", e->len);
+    if (d->v.mode != RDB_MODE_DECODE && rdb_score_is_plain_decimal(e->str, e->len)) {
+        *out = 0; /* valid; only decode mode uses the value */
+        return RDB_RC_OK;
+    }
     memcpy(text, e->str, e->len);
     text[e->len] = '\0';
     char *end;
@@ -738,11 +759,11 @@ static int rdb_step_end(struct rdb_decoder *d, struct shake_entry **out) {
     } else {
         size_t from = (size_t)(d->v.start - d->base);
         size_t n = d->pos - from;
-        size_t cap = n + d->key_len + RDB_RAW_ROOM;
-        char *raw = malloc(cap);
+        size_t cap;
+        char *raw = shake_value_buffer_alloc(n + d->key_len + RDB_RAW_ROOM, &cap);
         struct shake_entry *e = raw != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
         if (e == NULL) {
-            free(raw);
+            shake_value_buffer_free(raw, cap);
             return rdb_fail(d, d->v.start, "out of memory for a %zu-byte value", n);
         }
         e->raw = raw;

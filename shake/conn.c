@@ -54,6 +54,10 @@ struct conn {
     char *read_buf; /* CONN_READ_CHUNK bytes, reused for every read */
     redisReader *reader;
     int reading; /* the owner wants input (see conn_set_reading) */
+    /* The socket refused a write (EAGAIN): conn_send stops writing eagerly until
+     * the write watcher says it is writable again, instead of trying (and
+     * failing) once per command. */
+    int out_blocked;
 
     /* TLS (tls != NULL): the side's context (not owned) and this link's SSL
      * object (owned, from the TCP connect to conn_close). */
@@ -122,6 +126,7 @@ void conn_close(struct conn *conn) {
     conn->tls_handshaking = conn->read_wants_write = conn->write_wants_read = 0;
     conn->io_sticky = 0;
     conn->io_error[0] = '\0';
+    conn->out_blocked = 0;
     ev_io_stop(conn->loop, &conn->read_watcher);
     ev_io_stop(conn->loop, &conn->write_watcher);
     ev_timer_stop(conn->loop, &conn->connect_timer);
@@ -369,13 +374,16 @@ int conn_send(struct conn *conn, const char *buf, size_t len) {
     memcpy(conn->out_buf + conn->out_end, buf, len);
     conn->out_end += len;
     if (conn->state != CONN_CONNECTED) return 0;
-    if (conn->out_end - conn->out_start >= CONN_EAGER_WRITE) {
+    if (conn->out_end - conn->out_start >= CONN_EAGER_WRITE && !conn->out_blocked) {
         /* Keep the server busy while the owner builds more: write now. Errors are
          * left to the write watcher, which reports them from the loop. */
         while (conn->out_start < conn->out_end) {
             ssize_t n = conn_io_write(conn, conn->out_buf + conn->out_start,
                                       conn->out_end - conn->out_start);
-            if (n <= 0) break;
+            if (n <= 0) {
+                conn->out_blocked = 1;
+                break;
+            }
             conn->out_start += (size_t)n;
         }
         if (conn->out_start == conn->out_end) conn->out_start = conn->out_end = 0;
@@ -452,12 +460,16 @@ static void conn_finish_connect(struct conn *conn) {
 
 /* Write as much output as the socket takes. Returns 0, or -1 after conn_fail. */
 static int conn_flush(struct conn *conn) {
+    conn->out_blocked = 0;
     while (conn->out_start < conn->out_end) {
         ssize_t n =
             conn_io_write(conn, conn->out_buf + conn->out_start, conn->out_end - conn->out_start);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn->out_blocked = 1;
+                return 0;
+            }
             conn_fail(conn, "write", conn_io_strerror(conn, errno));
             return -1;
         }

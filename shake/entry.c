@@ -4,6 +4,97 @@
 
 #include <stdlib.h>
 
+/* Size classes of value buffers: four per power of two from 2^7 bytes up to
+ * SHAKE_VALUE_BUFFER_POOLED, so that rounding up wastes at most a quarter. */
+#define VALUE_CLASS_MIN_SHIFT 7
+#define VALUE_CLASS_STEPS 4
+#define VALUE_CLASSES ((16 - VALUE_CLASS_MIN_SHIFT) * VALUE_CLASS_STEPS + 1)
+/* Bytes of freed buffers a thread keeps at most, over all classes. */
+#define VALUE_POOL_MAX_BYTES ((size_t)4 << 20)
+
+/* The freed buffers of one class: a stack of pointers, so that keeping or
+ * reusing a buffer touches none of its bytes. */
+struct value_class {
+    void **buffers;
+    size_t count;
+    size_t capacity;
+};
+
+/* Owner: the thread. The buffers are ordinary malloc'd memory. */
+static _Thread_local struct value_class value_pool[VALUE_CLASSES];
+static _Thread_local size_t value_pool_bytes;
+
+/* The class of a buffer of `size` bytes (<= SHAKE_VALUE_BUFFER_POOLED). */
+static unsigned value_class_of(size_t size, size_t *class_size) {
+    size_t base = (size_t)1 << VALUE_CLASS_MIN_SHIFT;
+    unsigned index = 0;
+    while (base * 2 < size) {
+        base *= 2;
+        index += VALUE_CLASS_STEPS;
+    }
+    size_t step = base / VALUE_CLASS_STEPS;
+    size_t bytes = base;
+    while (bytes < size) {
+        bytes += step;
+        index++;
+    }
+    *class_size = bytes;
+    return index;
+}
+
+void *shake_value_buffer_alloc(size_t size, size_t *cap) {
+    if (size > SHAKE_VALUE_BUFFER_POOLED) {
+        *cap = size;
+        return malloc(size);
+    }
+    size_t bytes;
+    struct value_class *class = &value_pool[value_class_of(size, &bytes)];
+    *cap = bytes;
+    if (class->count > 0) {
+        value_pool_bytes -= bytes;
+        return class->buffers[--class->count];
+    }
+    return malloc(bytes);
+}
+
+void shake_value_buffer_free(void *buffer, size_t cap) {
+    if (buffer == NULL) return;
+    size_t bytes;
+    if (cap == 0 || cap > SHAKE_VALUE_BUFFER_POOLED ||
+        value_pool_bytes + cap > VALUE_POOL_MAX_BYTES) {
+        free(buffer);
+        return;
+    }
+    struct value_class *class = &value_pool[value_class_of(cap, &bytes)];
+    if (bytes != cap) { /* not one of ours: its size is no class size */
+        free(buffer);
+        return;
+    }
+    if (class->count == class->capacity) {
+        size_t capacity = class->capacity ? class->capacity * 2 : 64;
+        void **grown = realloc(class->buffers, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            free(buffer);
+            return;
+        }
+        class->buffers = grown;
+        class->capacity = capacity;
+    }
+    class->buffers[class->count++] = buffer;
+    value_pool_bytes += cap;
+}
+
+void shake_value_buffer_trim(void) {
+    for (unsigned i = 0; i < VALUE_CLASSES; i++) {
+        struct value_class *class = &value_pool[i];
+        while (class->count > 0)
+            free(class->buffers[--class->count]);
+        free(class->buffers);
+        *class = (struct value_class){0};
+    }
+    value_pool_bytes = 0;
+}
+
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
     struct shake_entry *entry = calloc(1, sizeof(*entry));
     if (entry == NULL) return NULL;
@@ -17,11 +108,12 @@ struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
 void shake_entry_free(struct shake_entry *entry) {
     if (entry == NULL) return;
     free(entry->key);
-    free(entry->raw);
+    shake_value_buffer_free(entry->raw, entry->raw_cap);
     free(entry->items);
     free(entry->arena);
     if (entry->argv != NULL) {
-        for (int i = 0; i < entry->argc; i++) free(entry->argv[i]);
+        for (int i = 0; i < entry->argc; i++)
+            free(entry->argv[i]);
         free(entry->argv);
     }
     free(entry->argv_len);
@@ -33,7 +125,8 @@ size_t shake_entry_size(const struct shake_entry *entry) {
     for (size_t i = 0; i < entry->nitems; i++) {
         size += sizeof(struct shake_item) + entry->items[i].a.len + entry->items[i].b.len;
     }
-    for (int i = 0; i < entry->argc; i++) size += entry->argv_len[i] + sizeof(char *);
+    for (int i = 0; i < entry->argc; i++)
+        size += entry->argv_len[i] + sizeof(char *);
     return size;
 }
 

@@ -95,25 +95,26 @@ struct shake_item {
 
 struct shake_entry {
     enum shake_entry_kind kind;
-    int source;          /* index of the shard or file that produced it */
-    int db;              /* database number (after the filter: the target's) */
-    uint64_t offset;     /* replication offset at which the entry is complete, or
-                            for an RDB file the byte offset where the key begins */
-    char *key;           /* KEY/CHUNK: the key; FUNCTION: the library code */
+    int source;      /* index of the shard or file that produced it */
+    int db;          /* database number (after the filter: the target's) */
+    uint64_t offset; /* replication offset at which the entry is complete, or
+                        for an RDB file the byte offset where the key begins */
+    char *key;       /* KEY/CHUNK: the key; FUNCTION: the library code */
     size_t key_len;
 
     /* KEY and CHUNK */
     enum shake_value_type type;
-    int64_t expire_ms;   /* absolute unix time in ms, SHAKE_NO_EXPIRE for none */
-    int64_t idle_s;      /* LRU idle seconds, -1 when unknown */
-    int freq;            /* LFU frequency 0..255, -1 when unknown */
+    int64_t expire_ms; /* absolute unix time in ms, SHAKE_NO_EXPIRE for none */
+    int64_t idle_s;    /* LRU idle seconds, -1 when unknown */
+    int freq;          /* LFU frequency 0..255, -1 when unknown */
 
     /* KEY: RDB type byte and the value bytes after it */
     uint8_t rdb_type;
     char *raw;
     size_t raw_len;
     size_t raw_cap; /* bytes allocated at raw when more than raw_len, else 0: a
-                       consumer that takes raw may use the room after the value */
+                       consumer that takes raw may use the room after the value;
+                       freed with shake_value_buffer_free when not 0 */
 
     /* CHUNK: items whose bytes live in `arena` */
     unsigned chunk_flags;
@@ -134,5 +135,20 @@ void shake_entry_free(struct shake_entry *entry);
 size_t shake_entry_size(const struct shake_entry *entry);
 
 const char *shake_value_type_name(enum shake_value_type type);
+
+/* Value buffers: a KEY entry's raw bytes (and the RESTORE command built in them)
+ * are allocated and freed at the key rate, freed in bursts as replies arrive,
+ * which costs malloc more than the value's bytes cost to copy. Buffers of up to
+ * SHAKE_VALUE_BUFFER_POOLED bytes are rounded up to a size class, and freed ones
+ * are kept per class (per thread, up to a bound) for the next allocations.
+ *
+ * shake_value_buffer_alloc returns at least `size` bytes, with the usable size in
+ * *cap; NULL when out of memory. shake_value_buffer_free takes any malloc'd
+ * buffer with `cap` no more than its real size (0: unknown, freed at once). */
+#define SHAKE_VALUE_BUFFER_POOLED ((size_t)64 << 10)
+void *shake_value_buffer_alloc(size_t size, size_t *cap);
+void shake_value_buffer_free(void *buffer, size_t cap);
+/* Frees the calling thread's kept buffers. */
+void shake_value_buffer_trim(void);
 
 #endif

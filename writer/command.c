@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shake/entry.h"
+
 void command_list_init(struct command_list *list) {
     list->items = NULL;
     list->count = 0;
@@ -59,12 +61,22 @@ int command_list_append_resp(struct command_list *list, char *resp, size_t len) 
     command->len = len;
     command->busykey_is_skip = 0;
     command->replies = 1;
+    command->cap = 0;
     return 0;
+}
+
+void command_free_resp(struct command *command) {
+    if (command->cap != 0)
+        shake_value_buffer_free(command->resp, command->cap);
+    else
+        free(command->resp);
+    command->resp = NULL;
+    command->cap = 0;
 }
 
 void command_list_clear(struct command_list *list) {
     for (size_t i = 0; i < list->count; i++)
-        free(list->items[i].resp);
+        command_free_resp(&list->items[i]);
     if (list->items != list->slot) free(list->items);
     command_list_init(list);
 }

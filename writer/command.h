@@ -7,7 +7,7 @@
  *
  * Ownership: the list owns each command's bytes (allocated by hiredis'
  * redisFormatCommandArgv or handed over with command_list_append_resp, released
- * with free()).
+ * with command_free_resp: free(), or the value buffers' own release).
  */
 #ifndef SHAKE_WRITER_COMMAND_H
 #define SHAKE_WRITER_COMMAND_H
@@ -20,6 +20,8 @@ struct command {
     int busykey_is_skip; /* a BUSYKEY error reply means "kept the target's key" */
     unsigned replies;    /* replies the server sends for it: 1, or more for a whole
                             MULTI ... EXEC sent as one command */
+    size_t cap;          /* bytes allocated at resp when it is a value buffer
+                            (shake_value_buffer_alloc), else 0 (plain malloc) */
 };
 
 struct command_list {
@@ -44,6 +46,9 @@ int command_list_append_argv(struct command_list *list, int argc, const char *co
  * buffer of `len` bytes) even on failure, when it frees it. Returns 0, or -1 when
  * out of memory. */
 int command_list_append_resp(struct command_list *list, char *resp, size_t len);
+/* Release one command's bytes (free, or back to the value buffers); resp is NULL
+ * after. */
+void command_free_resp(struct command *command);
 /* Release every command and reset the list to empty (keeps nothing). */
 void command_list_clear(struct command_list *list);
 

@@ -162,11 +162,13 @@ static size_t restore_write(char *resp, const struct shake_entry *entry,
     return (size_t)(p - resp);
 }
 
-/* Hands the RESP to the list. */
-static int restore_append(struct command_list *out, char *resp, size_t len,
+/* Hands the RESP to the list; `cap` is its value buffer's size, or 0 for a
+ * plain allocation. */
+static int restore_append(struct command_list *out, char *resp, size_t len, size_t cap,
                           const struct restore_options *options) {
     if (command_list_append_resp(out, resp, len) != 0) return -1;
     out->items[out->count - 1].busykey_is_skip = !options->replace;
+    out->items[out->count - 1].cap = cap;
     return 0;
 }
 
@@ -177,7 +179,7 @@ int restore_build(const struct shake_entry *entry, const struct restore_options 
     char *resp = malloc(l.size);
     if (resp == NULL) return -1;
     if (entry->raw_len > 0) memcpy(resp + l.raw_at, entry->raw, entry->raw_len);
-    return restore_append(out, resp, restore_write(resp, entry, options, &l), options);
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), 0, options);
 }
 
 int restore_build_take(struct shake_entry *entry, const struct restore_options *options,
@@ -186,8 +188,9 @@ int restore_build_take(struct shake_entry *entry, const struct restore_options *
     restore_plan(entry, options, &l);
     if (entry->raw == NULL || entry->raw_cap < l.size) return restore_build(entry, options, out);
     char *resp = entry->raw;
+    size_t cap = entry->raw_cap;
     entry->raw = NULL;
     entry->raw_cap = 0;
     memmove(resp + l.raw_at, resp, entry->raw_len);
-    return restore_append(out, resp, restore_write(resp, entry, options, &l), options);
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), cap, options);
 }

@@ -37,6 +37,7 @@
 #include <ev.h>
 #include <hiredis.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,15 @@
 #define WRITER_MAX_MASTERS 2048
 #define WRITER_ITEM_NO_SLOT 0xffffu
 #define WRITER_MAX_SOURCES 65536
+/* Keys up to this long live inside their job rather than in an allocation of
+ * their own, which would be freed in bursts as replies come. */
+#define WRITER_KEY_INLINE 48
+/* Finished jobs kept for reuse (a job per key is allocated and freed at the key
+ * rate); beyond this many they go back to malloc. */
+#define WRITER_SPARE_JOBS 4096
+/* Replies handled ahead of which the next items' jobs are prefetched: a job was
+ * built a whole pipeline ago and has left the caches since. */
+#define WRITER_PREFETCH_AHEAD 8
 
 /* What a queued item is; only WRITER_OP_DATA carries an entry's command. */
 enum writer_op {
@@ -94,7 +104,7 @@ struct writer_rename {
 /* One submitted entry, from writer_submit until the reply to its last command. */
 struct writer_job {
     enum shake_entry_kind kind;
-    char *key; /* copy of the entry's key (NULL for FUNCTION) */
+    char *key; /* the entry's key, or key_inline when short (NULL for FUNCTION) */
     size_t key_len;
     int db;           /* -1: any db (FUNCTION) */
     unsigned slot;    /* WRITER_NO_SLOT: not routed by slot */
@@ -104,13 +114,15 @@ struct writer_job {
     int skipped;      /* BUSYKEY on a busykey_is_skip command */
     size_t remaining; /* items not yet answered */
     struct command_list commands;
-    int source;                   /* the entries' source; -1: not in any ack order */
-    uint64_t seq;                 /* the first entry's sequence number in its source */
-    uint32_t entry_count;         /* entries the job completes (a transaction: MULTI .. EXEC) */
-    uint32_t applied;             /* CMD entries it applies, for commands_written */
-    uint32_t transaction;         /* commands of a MULTI ... EXEC sent whole, else 0 */
-    struct writer_rename *rename; /* RENAME emulation, else NULL */
-    struct command first_command; /* commands' slot: the first one needs no allocation */
+    int source;                    /* the entries' source; -1: not in any ack order */
+    uint64_t seq;                  /* the first entry's sequence number in its source */
+    uint32_t entry_count;          /* entries the job completes (a transaction: MULTI .. EXEC) */
+    uint32_t applied;              /* CMD entries it applies, for commands_written */
+    uint32_t transaction;          /* commands of a MULTI ... EXEC sent whole, else 0 */
+    struct writer_rename *rename;  /* RENAME emulation, else NULL */
+    struct command first_command;  /* commands' slot: the first one needs no allocation */
+    struct writer_job *next_spare; /* in the writer's spare list, once finished */
+    char key_inline[WRITER_KEY_INLINE]; /* last: not cleared when a job is reused */
 };
 
 struct writer_item {
@@ -240,11 +252,13 @@ struct writer {
 
     struct writer_source **sources; /* by source index, NULL until one is seen */
     int source_count;
-    size_t entries_pending;  /* submitted, not done (writer_in_flight) */
-    size_t held_entries;     /* in the sources' `held` queues */
-    size_t held_bytes;       /* their shake_entry_size */
-    struct cmd_table *table; /* the target's command table (or the built-in one) */
-    struct cmd_plan plan;    /* reused from command to command */
+    size_t entries_pending;        /* submitted, not done (writer_in_flight) */
+    size_t held_entries;           /* in the sources' `held` queues */
+    size_t held_bytes;             /* their shake_entry_size */
+    struct cmd_table *table;       /* the target's command table (or the built-in one) */
+    struct cmd_plan plan;          /* reused from command to command */
+    struct writer_job *spare_jobs; /* finished jobs kept for reuse (owner: writer) */
+    size_t spare_job_count;
 
     int depth;          /* libev callbacks under way */
     int free_requested; /* writer_free called inside a callback */
@@ -408,19 +422,51 @@ static int writer_stopped(const struct writer *writer) {
 
 /* ---- jobs ---------------------------------------------------------------------- */
 
-static void writer_job_free(struct writer_job *job) {
+/* Releases what a job holds, and keeps the job itself for reuse while the spare
+ * list is short: jobs come and go at the key rate, and the one freed last is
+ * likely still in the caches when the next key needs one. */
+static void writer_job_free(struct writer *writer, struct writer_job *job) {
     command_list_clear(&job->commands);
-    free(job->key);
+    if (job->key != job->key_inline) free(job->key);
     if (job->rename != NULL) free(job->rename->payload);
     free(job->rename);
-    free(job);
+    if (writer->spare_job_count >= WRITER_SPARE_JOBS) {
+        free(job);
+        return;
+    }
+    job->next_spare = writer->spare_jobs;
+    writer->spare_jobs = job;
+    writer->spare_job_count++;
+}
+
+static void writer_spare_jobs_free(struct writer *writer) {
+    while (writer->spare_jobs != NULL) {
+        struct writer_job *next = writer->spare_jobs->next_spare;
+        free(writer->spare_jobs);
+        writer->spare_jobs = next;
+    }
+    writer->spare_job_count = 0;
 }
 
 /* A job for `entry_count` entries of `source` from sequence number `seq` on. */
-static struct writer_job *writer_job_new(enum shake_entry_kind kind, int db, int source,
-                                         uint64_t seq, uint32_t entry_count) {
-    struct writer_job *job = calloc(1, sizeof(*job));
-    if (job == NULL) return NULL;
+static struct writer_job *writer_job_new(struct writer *writer, enum shake_entry_kind kind, int db,
+                                         int source, uint64_t seq, uint32_t entry_count) {
+    struct writer_job *job = writer->spare_jobs;
+    if (job != NULL) {
+        writer->spare_jobs = job->next_spare;
+        writer->spare_job_count--;
+        if (writer->spare_jobs != NULL) {
+            /* The next key's job: likely out of the caches by now. */
+            const char *next = (const char *)writer->spare_jobs;
+            __builtin_prefetch(next, 1);
+            __builtin_prefetch(next + 64, 1);
+            __builtin_prefetch(next + 128, 1);
+        }
+        memset(job, 0, offsetof(struct writer_job, key_inline));
+    } else {
+        job = calloc(1, sizeof(*job));
+        if (job == NULL) return NULL;
+    }
     command_list_init_with_slot(&job->commands, &job->first_command);
     job->kind = kind;
     job->db = db;
@@ -601,7 +647,7 @@ static void writer_job_answered(struct writer *writer, struct writer_job *job) {
     int source = job->source, was_rename = job->rename != NULL;
     uint64_t seq = job->seq;
     uint32_t entry_count = job->entry_count;
-    writer_job_free(job);
+    writer_job_free(writer, job);
     writer_entries_done(writer, source, seq, entry_count);
     if (was_rename && source >= 0) {
         writer->sources[source]->rename_in_flight = 0;
@@ -681,7 +727,8 @@ static void writer_node_free(struct writer_node *node) {
         struct writer_ring *ring = rings[r];
         while (ring->count > 0) {
             struct writer_item item = writer_ring_pop_front(ring);
-            if (item.op == WRITER_OP_DATA && --item.job->remaining == 0) writer_job_free(item.job);
+            if (item.op == WRITER_OP_DATA && --item.job->remaining == 0)
+                writer_job_free(node->writer, item.job);
         }
         free(ring->items);
     }
@@ -1102,7 +1149,7 @@ static void writer_item_leaves(struct writer_node *node, const struct writer_ite
 static void writer_item_abandon(struct writer_node *node, struct writer_item *item) {
     writer_item_leaves(node, item);
     node->writer->data_outstanding--;
-    if (--item->job->remaining == 0) writer_job_free(item->job);
+    if (--item->job->remaining == 0) writer_job_free(node->writer, item->job);
 }
 
 /* The item is answered for good (OK, skipped, or a failed key). */
@@ -1111,9 +1158,7 @@ static void writer_item_final(struct writer_node *node, struct writer_item *item
     writer_item_leaves(node, item);
     writer->data_outstanding--;
     if (!item->job->shared) {
-        struct command *command = writer_item_command(item);
-        free(command->resp);
-        command->resp = NULL;
+        command_free_resp(writer_item_command(item));
     }
     writer_job_answered(writer, item->job);
 }
@@ -1380,6 +1425,15 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
             writer_node_lost(node, "a reply to no command");
             break;
         }
+        if (node->sent.count > WRITER_PREFETCH_AHEAD) {
+            const struct writer_item *ahead = writer_ring_at(&node->sent, WRITER_PREFETCH_AHEAD);
+            if (ahead->op == WRITER_OP_DATA) {
+                const char *job = (const char *)ahead->job;
+                __builtin_prefetch(job, 1);
+                __builtin_prefetch(job + 64, 1);
+                __builtin_prefetch(job + 128, 1);
+            }
+        }
         struct writer_item *front = writer_ring_at(&node->sent, 0);
         unsigned replies = front->op == WRITER_OP_DATA ? writer_item_command(front)->replies : 1;
         if (replies > 1 && ++node->replies_seen < replies) {
@@ -1486,6 +1540,7 @@ static void writer_destroy(struct writer *writer) {
     free(writer->sources);
     cmd_table_free(writer->table);
     cmd_plan_free(&writer->plan);
+    writer_spare_jobs_free(writer);
     free(writer);
 }
 
@@ -1520,8 +1575,7 @@ const struct writer_stats *writer_stats(const struct writer *writer) {
     return &writer->stats;
 }
 
-void writer_source_stats(const struct writer *writer, int source,
-                         struct writer_source_stats *out) {
+void writer_source_stats(const struct writer *writer, int source, struct writer_source_stats *out) {
     memset(out, 0, sizeof(*out));
     if (source >= 0 && source < writer->source_count && writer->sources[source] != NULL)
         *out = writer->sources[source]->stats;
@@ -1630,10 +1684,25 @@ static int writer_check_entry(struct writer *writer, const struct shake_entry *e
 
 /* Build a KEY, CHUNK or FUNCTION entry's commands into a new job. Returns NULL
  * with err filled. */
+/* The routing state a key's slot will read, asked for ahead of building its
+ * commands: the per-slot arrays are touched at random and are rarely cached. */
+static void writer_prefetch_slot(const struct writer *writer, unsigned slot) {
+    __builtin_prefetch(&writer->slot_last[slot]);
+    __builtin_prefetch(&writer->slot_node[slot]);
+    for (int i = 0; i < writer->node_count && i < 8; i++)
+        if (writer->nodes[i]->slot_inflight != NULL)
+            __builtin_prefetch(&writer->nodes[i]->slot_inflight[slot], 1);
+}
+
 static struct writer_job *writer_build_job(struct writer *writer, struct shake_entry *entry,
                                            int source, uint64_t seq, char *err, size_t errlen) {
+    unsigned slot = WRITER_NO_SLOT;
+    if (writer->info.is_cluster && entry->kind != SHAKE_ENTRY_FUNCTION) {
+        slot = key_hash_slot(entry->key != NULL ? entry->key : "", entry->key_len);
+        writer_prefetch_slot(writer, slot);
+    }
     struct writer_job *job = writer_job_new(
-        entry->kind, entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db, source, seq, 1);
+        writer, entry->kind, entry->kind == SHAKE_ENTRY_FUNCTION ? -1 : entry->db, source, seq, 1);
     if (job == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -1658,20 +1727,25 @@ static struct writer_job *writer_build_job(struct writer *writer, struct shake_e
         rc = rewrite_build(entry, &options, &job->commands, err, errlen);
     }
     if (rc == 0 && entry->kind != SHAKE_ENTRY_FUNCTION) {
-        /* The entry is freed once its job is built: take its key, do not copy it. */
-        job->key = entry->key != NULL ? entry->key : malloc(1);
-        entry->key = NULL;
+        /* A short key is copied into the job: the entry's copy is then freed at
+         * once, while still hot. A long one is taken, not copied. */
+        if (entry->key_len < WRITER_KEY_INLINE) {
+            job->key = job->key_inline;
+            if (entry->key_len > 0) memcpy(job->key, entry->key, entry->key_len);
+        } else {
+            job->key = entry->key;
+            entry->key = NULL;
+        }
         if (job->key == NULL) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
         } else {
             job->key_len = entry->key_len;
-            job->slot = writer->info.is_cluster ? key_hash_slot(job->key, job->key_len)
-                                                : WRITER_NO_SLOT;
+            job->slot = slot;
         }
     }
     if (rc < 0) {
-        writer_job_free(job);
+        writer_job_free(writer, job);
         return NULL;
     }
     job->counts_key = entry->kind == SHAKE_ENTRY_KEY ||
@@ -1804,7 +1878,7 @@ static int writer_hold(struct writer *writer, struct writer_source *source,
 static int writer_command_send(struct writer *writer, int index, struct shake_entry *entry,
                                uint64_t seq, char *err, size_t errlen) {
     struct cmd_plan *plan = &writer->plan;
-    struct writer_job *job = writer_job_new(SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
+    struct writer_job *job = writer_job_new(writer, SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
     if (job == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1831,7 +1905,7 @@ static int writer_command_send(struct writer *writer, int index, struct shake_en
 static int writer_rename_start(struct writer *writer, struct writer_source *source, int index,
                                struct shake_entry *entry, uint64_t seq, char *err, size_t errlen) {
     const struct cmd_plan_rename *plan = &writer->plan.rename;
-    struct writer_job *job = writer_job_new(SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
+    struct writer_job *job = writer_job_new(writer, SHAKE_ENTRY_CMD, entry->db, index, seq, 1);
     struct writer_rename *rename =
         job ? calloc(1, sizeof(*rename) + plan->source_len + plan->destination_len + 1) : NULL;
     if (rename == NULL) {
@@ -1855,7 +1929,7 @@ static int writer_rename_start(struct writer *writer, struct writer_source *sour
     const size_t lens[] = {4, rename->source_len};
     if (command_list_append_argv(&job->commands, 2, dump, lens) < 0 ||
         command_list_append_argv(&job->commands, 2, pttl, lens) < 0) {
-        writer_job_free(job);
+        writer_job_free(writer, job);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -2011,9 +2085,9 @@ static int writer_transaction_whole(struct writer *writer, struct writer_source 
     unsigned inner;
     unsigned replies = writer_transaction_encode(
         source, plans, count, &writer->plan.commands.items[0], &blob, &blob_len, &inner);
-    struct writer_job *job =
-        replies ? writer_job_new(SHAKE_ENTRY_CMD, multi->db, index, first_seq, (uint32_t)count + 1)
-                : NULL;
+    struct writer_job *job = replies ? writer_job_new(writer, SHAKE_ENTRY_CMD, multi->db, index,
+                                                      first_seq, (uint32_t)count + 1)
+                                     : NULL;
     if (job == NULL || command_list_append_resp(&job->commands, blob, blob_len) < 0) {
         if (job == NULL) free(blob);
         free(job);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shake/entry.h"
 #include "writer/command.h"
 
 static char *text(const char *s) {
@@ -56,4 +57,23 @@ Test(command_list, a_list_without_slot_allocates_as_before) {
     cr_assert_not_null(list.items);
     cr_assert_eq(list.capacity, 8);
     command_list_clear(&list);
+}
+
+Test(command_list, a_value_buffer_command_goes_back_to_the_value_buffers) {
+    size_t cap;
+    char *resp = shake_value_buffer_alloc(200, &cap);
+    cr_assert_not_null(resp);
+    memcpy(resp, "*1\r\n$4\r\nPING\r\n", 14);
+    struct command_list list;
+    command_list_init(&list);
+    cr_assert_eq(command_list_append_resp(&list, resp, 14), 0);
+    list.items[0].cap = cap;
+    command_free_resp(&list.items[0]);
+    cr_assert_null(list.items[0].resp);
+    size_t again;
+    char *reused = shake_value_buffer_alloc(200, &again);
+    cr_assert_eq(reused, resp, "the buffer was kept for reuse");
+    shake_value_buffer_free(reused, again);
+    command_list_clear(&list);
+    shake_value_buffer_trim();
 }

@@ -1455,6 +1455,16 @@ static void redis_ok(redisContext *c, const char *fmt, ...) {
     freeReplyObject(reply);
 }
 
+/* The decimal number after the first byte of b ("m123" -> 123). Item bytes are
+ * not NUL-terminated: what follows them in the arena may be digits too. */
+static int bytes_number(struct shake_bytes b) {
+    char text[32];
+    size_t n = b.len > 1 && b.len - 1 < sizeof(text) ? b.len - 1 : 0;
+    memcpy(text, b.ptr + 1, n);
+    text[n] = '\0';
+    return atoi(text);
+}
+
 Test(rdb_redis, big_values_decode_in_bounded_chunks, .timeout = 120) {
     struct test_server server;
     if (test_server_start(&server, NULL) != 0) cr_skip_test("redis-server not available");
@@ -1530,7 +1540,7 @@ Test(rdb_redis, big_values_decode_in_bounded_chunks, .timeout = 120) {
     cr_assert_eq(it.n, (size_t)NH);
     char *seen = calloc((size_t)NH, 1);
     for (size_t i = 0; i < it.n; i++) {
-        int k = atoi(it.v[i]->a.ptr + 1);
+        int k = bytes_number(it.v[i]->a);
         char want[32];
         snprintf(want, sizeof(want), "v%d", k);
         cr_assert(bytes_eq(it.v[i]->b, want));
@@ -1543,7 +1553,7 @@ Test(rdb_redis, big_values_decode_in_bounded_chunks, .timeout = 120) {
     cr_assert_eq(it.n, (size_t)NZ);
     memset(seen, 0, (size_t)NH);
     for (size_t i = 0; i < it.n; i++) {
-        int k = atoi(it.v[i]->a.ptr + 1);
+        int k = bytes_number(it.v[i]->a);
         cr_assert_eq(it.v[i]->score, k + 0.1234567890123, "score of m%d", k);
         seen[k]++;
     }
@@ -1766,4 +1776,47 @@ Test(rdb_synthetic, keys_after_a_big_raw_value_survive_the_buffer_shrinking) {
     }
     free(w.p);
     free(big);
+}
+
+/* A packed zset whose scores are the given texts, as the one key of an RDB. */
+static void w_zset_listpack(struct rdbw *w, const char *const *scores, int n) {
+    struct lpw l = {0};
+    char member[16];
+    w_header(w, "REDIS0011");
+    w_byte(w, 17); /* RDB_TYPE_ZSET_LISTPACK */
+    w_str(w, "z");
+    for (int i = 0; i < n; i++) {
+        snprintf(member, sizeof(member), "m%d", i);
+        lp_str(&l, member);
+        lp_str(&l, scores[i]);
+    }
+    w_listpack(w, &l);
+    w_end(w);
+}
+
+Test(rdb_synthetic, raw_mode_accepts_exactly_the_packed_scores_strtod_accepts) {
+    const char *valid[] = {"1.5", "-2", "0.25", "7.", ".5", "3e2", "-1.5E-3", "inf"};
+    struct rdbw w;
+    w_zset_listpack(&w, valid, 8);
+    for (int mode = 0; mode < 2; mode++) {
+        struct decoded r;
+        decode_w(&w, mode ? ALL_TYPES : 0, &r);
+        cr_assert_eq(r.status, RDB_DONE, "%s", r.err);
+        cr_assert_eq(r.n, 1);
+        if (!mode) cr_assert_eq(r.entries[0]->items[6].score, -1.5e-3);
+        decoded_free(&r);
+    }
+    free(w.p);
+    const char *invalid[] = {"1.5x", "-", ".", "1..5", "--1", "1.5 "};
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        for (int mode = 0; mode < 2; mode++) {
+            w_zset_listpack(&w, &invalid[i], 1);
+            struct decoded r;
+            decode_w(&w, mode ? ALL_TYPES : 0, &r);
+            cr_assert_eq(r.status, RDB_ERR, "score '%s' was accepted", invalid[i]);
+            cr_assert(strstr(r.err, "bad score") != NULL, "%s", r.err);
+            decoded_free(&r);
+            free(w.p);
+        }
+    }
 }
