@@ -992,7 +992,7 @@ void conf_init(struct shake_conf *conf) {
     memset(conf, 0, sizeof(*conf));
     conf->source.type = CONF_SOURCE_RDB;
     conf->target.on_existing = CONF_ON_EXISTING_ERROR;
-    conf->target.pipeline_max_bytes = 8 * 1024 * 1024;
+    conf->target.pipeline_max_bytes = 2 * 1024 * 1024;
     conf->target.batch_max_items = 512;
     conf->target.batch_max_bytes = 1024 * 1024;
     conf->target.connect_timeout_ms = 5000;
