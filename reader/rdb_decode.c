@@ -161,24 +161,34 @@ void rdb_input_trim(struct rdb_decoder *d) {
     rdb_shrink(d, d->len);
 }
 
-enum rdb_status rdb_decoder_feed(struct rdb_decoder *d, const char *buf, size_t len) {
-    if (len == 0) return RDB_OK;
-    rdb_compact(d, len);
-    rdb_shrink(d, d->len + len);
-    if (d->len + len > d->cap) {
+char *rdb_decoder_reserve(struct rdb_decoder *d, size_t want) {
+    rdb_compact(d, want);
+    rdb_shrink(d, d->len + want);
+    if (d->len + want > d->cap) {
         size_t cap = d->cap ? d->cap : 4096;
-        while (cap < d->len + len)
+        while (cap < d->len + want)
             cap *= 2;
         char *p = realloc(d->buf, cap);
         if (p == NULL) {
-            rdb_fail(d, rdb_offset(d), "out of memory buffering %zu bytes", d->len + len);
-            return RDB_ERR;
+            rdb_fail(d, rdb_offset(d), "out of memory buffering %zu bytes", d->len + want);
+            return NULL;
         }
         d->buf = p;
         d->cap = cap;
     }
-    memcpy(d->buf + d->len, buf, len);
-    d->len += len;
+    return d->buf + d->len;
+}
+
+void rdb_decoder_commit(struct rdb_decoder *d, size_t n) {
+    d->len += n;
+}
+
+enum rdb_status rdb_decoder_feed(struct rdb_decoder *d, const char *buf, size_t len) {
+    if (len == 0) return RDB_OK;
+    char *room = rdb_decoder_reserve(d, len);
+    if (room == NULL) return RDB_ERR;
+    memcpy(room, buf, len);
+    rdb_decoder_commit(d, len);
     return RDB_OK;
 }
 

@@ -57,6 +57,12 @@ void rdb_decoder_free(struct rdb_decoder *decoder);
 
 /* Append bytes to the input. Returns RDB_OK or RDB_ERR (out of memory). */
 enum rdb_status rdb_decoder_feed(struct rdb_decoder *decoder, const char *buf, size_t len);
+/* Feeding without a copy: room for up to `want` more bytes at the end of the
+ * input (NULL, with the error set, when out of memory); write into it, then
+ * rdb_decoder_commit() the bytes actually written. Nothing else may be called in
+ * between. */
+char *rdb_decoder_reserve(struct rdb_decoder *decoder, size_t want);
+void rdb_decoder_commit(struct rdb_decoder *decoder, size_t n);
 /* Say that no more input will come: a later rdb_decoder_next() that would need
  * more bytes reports a truncated file instead of RDB_NEED_MORE. */
 void rdb_decoder_finish(struct rdb_decoder *decoder);

@@ -181,8 +181,15 @@ static int restore_open_next_file(struct restore_job *job) {
 /* Read one block of the current file into its reader. */
 static int restore_read_block(struct restore_job *job) {
     ssize_t n;
+    /* An RDB alone is read straight into the decoder's buffer: no copy. */
+    char *into = job->block;
+    int direct = job->decoder != NULL && job->commands == NULL;
+    if (direct && (into = rdb_decoder_reserve(job->decoder, RESTORE_READ_BLOCK)) == NULL) {
+        restore_fail(job, "%s: %s", restore_current_file(job), rdb_decoder_error(job->decoder));
+        return -1;
+    }
     do {
-        n = read(job->fd, job->block, RESTORE_READ_BLOCK);
+        n = read(job->fd, into, RESTORE_READ_BLOCK);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         restore_fail(job, "%s: offset %llu: read: %s", restore_current_file(job),
@@ -195,6 +202,10 @@ static int restore_read_block(struct restore_job *job) {
         return 0;
     }
     job->result->bytes_read += (uint64_t)n;
+    if (direct) {
+        rdb_decoder_commit(job->decoder, (size_t)n);
+        return 0;
+    }
     if (job->decoder != NULL &&
         rdb_decoder_feed(job->decoder, job->block, (size_t)n) != RDB_OK) {
         restore_fail(job, "%s: %s", restore_current_file(job), rdb_decoder_error(job->decoder));
