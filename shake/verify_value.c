@@ -224,25 +224,46 @@ static outcome vv_set_chunk(const struct verify_key_ref *t, const redisReply *it
     return rc;
 }
 
-static outcome vv_set(struct verify_value *vv, const struct verify_key_ref *s,
-                      const struct verify_key_ref *t, char *why, size_t whylen) {
+/* Compares a chunk of a source collection (one SCAN page) with the target. */
+typedef outcome (*vv_chunk_fn)(struct verify_value *vv, const struct verify_key_ref *s,
+                               const struct verify_key_ref *t, const redisReply *items, char *why,
+                               size_t whylen);
+
+/* Sizes first, then the source collection page by page (`scan_fmt`: SSCAN, HSCAN),
+ * each page checked against the target: memory stays at one page. */
+static outcome vv_scan_compare(struct verify_value *vv, const struct verify_key_ref *s,
+                               const struct verify_key_ref *t, const char *size_fmt,
+                               const char *size_what, const char *scan_fmt, vv_chunk_fn chunk,
+                               char *why, size_t whylen) {
     long long size;
-    outcome rc = vv_sizes(s, t, "SCARD %b", "set size", &size, why, whylen);
+    outcome rc = vv_sizes(s, t, size_fmt, size_what, &size, why, whylen);
     char cursor[32] = "0";
     do {
         if (rc != VERIFY_EQUAL) break;
-        redisReply *page =
-            vv_call(s, why, whylen, "SSCAN %b %s COUNT %ld", s->key, s->len, cursor, vv->chunk);
+        redisReply *page = vv_call(s, why, whylen, scan_fmt, s->key, s->len, cursor, vv->chunk);
         const char *next;
         const redisReply *items;
         if (page == NULL || vv_scan_parts(page, &next, &items) != 0) rc = VERIFY_FAILED;
         else {
             snprintf(cursor, sizeof(cursor), "%s", next);
-            rc = vv_set_chunk(t, items, why, whylen);
+            rc = chunk(vv, s, t, items, why, whylen);
         }
         freeReplyObject(page);
     } while (strcmp(cursor, "0") != 0);
     return rc;
+}
+
+static outcome vv_set_page(struct verify_value *vv, const struct verify_key_ref *s,
+                           const struct verify_key_ref *t, const redisReply *items, char *why,
+                           size_t whylen) {
+    (void)vv, (void)s;
+    return vv_set_chunk(t, items, why, whylen);
+}
+
+static outcome vv_set(struct verify_value *vv, const struct verify_key_ref *s,
+                      const struct verify_key_ref *t, char *why, size_t whylen) {
+    return vv_scan_compare(vv, s, t, "SCARD %b", "set size", "SSCAN %b %s COUNT %ld", vv_set_page,
+                           why, whylen);
 }
 
 /* Field TTLs of one HSCAN chunk (Redis 7.4+); a source without HPEXPIRETIME turns
@@ -325,23 +346,8 @@ static outcome vv_hash_chunk(struct verify_value *vv, const struct verify_key_re
 
 static outcome vv_hash(struct verify_value *vv, const struct verify_key_ref *s,
                        const struct verify_key_ref *t, char *why, size_t whylen) {
-    long long size;
-    outcome rc = vv_sizes(s, t, "HLEN %b", "hash size", &size, why, whylen);
-    char cursor[32] = "0";
-    do {
-        if (rc != VERIFY_EQUAL) break;
-        redisReply *page =
-            vv_call(s, why, whylen, "HSCAN %b %s COUNT %ld", s->key, s->len, cursor, vv->chunk);
-        const char *next;
-        const redisReply *items;
-        if (page == NULL || vv_scan_parts(page, &next, &items) != 0) rc = VERIFY_FAILED;
-        else {
-            snprintf(cursor, sizeof(cursor), "%s", next);
-            rc = vv_hash_chunk(vv, s, t, items, why, whylen);
-        }
-        freeReplyObject(page);
-    } while (strcmp(cursor, "0") != 0);
-    return rc;
+    return vv_scan_compare(vv, s, t, "HLEN %b", "hash size", "HSCAN %b %s COUNT %ld", vv_hash_chunk,
+                           why, whylen);
 }
 
 /* --- sorted sets -------------------------------------------------------------------- */
