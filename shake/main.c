@@ -11,6 +11,7 @@
 
 #include "conf/conf.h"
 #include "shake/cutover.h"
+#include "shake/decode.h"
 #include "shake/log.h"
 #include "shake/restore.h"
 #include "shake/status_client.h"
@@ -33,6 +34,7 @@ static void print_usage(FILE *out) {
             "       shake cutover -conf FILE [--pause SECONDS] [--timeout SECONDS]\n"
             "       shake verify -conf FILE [--sample PCT] [--rounds N]\n"
             "       shake status -conf FILE [--json]\n"
+            "       shake decode [--chunks] FILE...   check RDB files with the decoder alone\n"
             "       shake --version\n"
             "       shake --help\n"
             "See docs/config.md for the config keys.\n");
@@ -166,6 +168,31 @@ static int run_verify(int argc, char **argv) {
     return finish_operator(&conf, rc, err);
 }
 
+/* `shake decode [--chunks] FILE...`: the decoder alone, no server. */
+static int run_decode(int argc, char **argv) {
+    int chunks = argc > 0 && strcmp(argv[0], "--chunks") == 0;
+    if (argc - chunks < 1) {
+        report_error("decode: expected one or more RDB files");
+        return EXIT_USAGE;
+    }
+    struct decode_result r;
+    char err[1024];
+    int rc = decode_files(argv + chunks, argc - chunks, chunks, &r, err, sizeof(err));
+    double mb = (double)r.bytes / 1e6;
+    printf("decode %s in %.3f s (%.3f s CPU): %llu bytes, %llu keys, %llu chunks, %llu functions, "
+           "%llu expired and %llu empty skipped, %.1f MB/s per CPU second\n",
+           rc == 0 ? "finished" : "FAILED", r.seconds, r.cpu_seconds,
+           (unsigned long long)r.bytes, (unsigned long long)r.keys, (unsigned long long)r.chunks,
+           (unsigned long long)r.functions, (unsigned long long)r.skipped_expired,
+           (unsigned long long)r.skipped_empty, r.cpu_seconds > 0 ? mb / r.cpu_seconds : 0.0);
+    fflush(stdout);
+    if (rc != 0) {
+        report_error(err);
+        return EXIT_RUNTIME_FAILURE;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         print_usage(stdout);
@@ -178,6 +205,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "cutover") == 0) return run_cutover(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "verify") == 0) return run_verify(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "status") == 0) return run_status(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "decode") == 0) return run_decode(argc - 2, argv + 2);
     if (argc == 3 && (strcmp(argv[1], "-conf") == 0 || strcmp(argv[1], "--conf") == 0))
         return run_conf(argv[2]);
     report_error("expected -conf FILE");
