@@ -286,6 +286,38 @@ def _met(flag):
     return "-" if flag is None else ("yes" if flag else "NO")
 
 
+# --- S5 ------------------------------------------------------------------------------------
+
+def scenario_s5(args, shake, workdir):
+    """The decoder alone: `shake decode` over the R1 dataset, in MB of RDB per CPU second,
+    once passing values raw (the RESTORE path) and once decoding every value into items
+    (`--chunks`, the command-rewrite path). No server is involved while measuring."""
+    say("== S5 decoder alone: `shake decode` on the %d-key R1 dataset" % args.r1_keys)
+    source = harness.start_server(name="bench-s5-src")
+    gen.fill_r1(source.port, args.r1_keys, preexec_fn=harness._die_with_parent)
+    rdb = os.path.join(workdir, "s5.rdb")
+    os.replace(source.save(), rdb)
+    source.stop()
+    size = os.path.getsize(rdb)
+    result = {"scenario": "S5", "runs": args.runs, "warmup": args.warmup, "rdb_bytes": size}
+    for mode, extra in (("raw", []), ("chunks", ["--chunks"])):
+        speeds = []
+        for n in range(args.warmup + args.runs):
+            r = proc.run_one([shake, "decode"] + extra + [rdb], args.timeout,
+                             stdout=os.path.join(workdir, "s5.out"), stderr=os.path.join(workdir, "s5.err"))
+            if r.returncode != 0:
+                raise BenchFailure("shake decode %s failed: %s" % (mode, r.stderr(500)))
+            cpu = r.cpu or 0
+            speed = size / 1e6 / cpu if cpu > 0 else 0
+            say("   %s %-7s %.2fs cpu %.2fs  %.0f MB/s per CPU second" % (
+                "warm-up" if n < args.warmup else "run %d  " % (n - args.warmup + 1), mode,
+                r.seconds, cpu, speed))
+            if n >= args.warmup:
+                speeds.append(speed)
+        result["mb_per_cpu_s_" + mode] = statistics.median(speeds)
+    return result
+
+
 def report(results, failures):
     say()
     say("== results (medians; %s)" % ", ".join("%s: %d run(s) each side after %d warm-up"
@@ -311,6 +343,10 @@ def report(results, failures):
                          _met(g("rss_met"))))
             rows.append(("R2", "wall seconds", _fmt(g("shake_median_s"), "%.2f"), "%.2f" % r["ref_median_s"],
                          _fmt(g("time_ratio"), "%.3f"), "(info)", ""))
+        elif r["scenario"] == "S5":
+            rows.append(("S5", "MB/s per CPU s, raw", "%.0f" % r["mb_per_cpu_s_raw"], "", "", "(info)", ""))
+            rows.append(("S5", "MB/s per CPU s, items", "%.0f" % r["mb_per_cpu_s_chunks"], "", "", "(info)",
+                         ""))
         else:
             rows.extend(live.rows(r))
         if r.get("shake_error"):
@@ -324,6 +360,8 @@ def report(results, failures):
             say("  ".join("-" * w for w in widths))
     say()
     for r in results:
+        if r["scenario"] == "S5":
+            continue
         if r["scenario"] in ("S1", "S3"):
             checks = live.checks(r)
         else:
@@ -340,7 +378,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shake", default=harness.shake_bin(), help="path of the shake binary")
     ap.add_argument("--quick", action="store_true", help="small datasets, 1 run each: a smoke check")
-    ap.add_argument("--scenario", choices=["R1", "R2", "S1", "S3", "ALL"], default="all", type=str.upper)
+    ap.add_argument("--scenario", choices=["R1", "R2", "S1", "S3", "S5", "ALL"], default="all", type=str.upper)
     ap.add_argument("--runs", type=int, help="measured runs of each side (default 5 for R1/R2, 3 for S1/S3; "
                     "1 with --quick)")
     ap.add_argument("--warmup", type=int, help="uncounted rounds of each side first (default 1; 0 with --quick)")
@@ -381,7 +419,8 @@ def main():
         % (workdir, os.cpu_count(), _redis_version(), platform.python_version(), *os.getloadavg()))
 
     results, failures = [], []
-    scenarios = [("R1", scenario_r1), ("R2", scenario_r2), ("S1", live.scenario_s1), ("S3", live.scenario_s3)]
+    scenarios = [("R1", scenario_r1), ("R2", scenario_r2), ("S1", live.scenario_s1), ("S3", live.scenario_s3),
+                 ("S5", scenario_s5)]
     try:
         for name, fn in scenarios:
             if args.scenario not in ("ALL", name):
