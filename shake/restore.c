@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "filter/filter.h"
@@ -30,13 +29,11 @@
 #include "shake/log.h"
 #include "shake/progress.h"
 #include "shake/status.h"
+#include "shake/target_fit.h"
 #include "writer/writer.h"
 
 #define RESTORE_READ_BLOCK (1024 * 1024)
 #define RESTORE_ENTRIES_PER_PUMP 4096
-#define RESTORE_MAX_ELEMENT (4ULL * 1024 * 1024 * 1024)
-#define RESTORE_CHUNK_MAX_ITEMS 4096
-#define RESTORE_CHUNK_MAX_BYTES (4 * 1024 * 1024)
 
 enum restore_phase {
     RESTORE_CONNECTING, /* waiting for the writer to probe the target */
@@ -70,12 +67,6 @@ struct restore_job {
     struct status status;                 /* owned: one pseudo-shard per file replayed */
     struct status_server *status_server;  /* owned; NULL when off */
 };
-
-static int64_t restore_now_ms(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* Record the first fatal error and start draining what is in flight. */
 static void restore_fail(struct restore_job *job, const char *fmt, ...)
@@ -372,30 +363,10 @@ static void restore_on_pump(struct ev_loop *loop, ev_idle *watcher, int revents)
     }
 }
 
-/* Decide which values go raw (RESTORE) and which as commands, from what the
- * target can take. */
-static void restore_set_decoder_options(struct restore_job *job,
-                                        const struct writer_target_info *info) {
-    struct rdb_decoder_options *options = &job->decoder_options;
-    size_t raw_max = job->conf->shake.restore_max_bytes;
-    /* The payload carries a type byte, a 10-byte footer and the RESP framing. */
-    if (info->proto_max_bulk_len > 64 && raw_max > info->proto_max_bulk_len - 64)
-        raw_max = info->proto_max_bulk_len - 64;
-    options->raw_max = raw_max;
-    options->chunk_max_bytes = RESTORE_CHUNK_MAX_BYTES;
-    options->chunk_max_items = RESTORE_CHUNK_MAX_ITEMS;
-    options->restorable_types = info->restorable_types;
-    options->now_ms = restore_now_ms();
-    options->max_element = RESTORE_MAX_ELEMENT;
-}
-
 static void restore_on_ready(void *ctx) {
     struct restore_job *job = ctx;
     const struct writer_target_info *info = writer_target_info(job->writer);
-    log_info("target %s:%d: %s, Redis %d.%d.%d, %d master%s, %llu keys", job->conf->target.host,
-             job->conf->target.port, info->is_cluster ? "cluster" : "standalone",
-             info->version_major, info->version_minor, info->version_patch, info->master_count,
-             info->master_count == 1 ? "" : "s", (unsigned long long)info->keys);
+    target_fit_log(job->conf, info);
     if (info->keys > 0 && job->conf->target.on_existing == CONF_ON_EXISTING_ERROR) {
         restore_fail(job,
                      "target %s:%d already holds %llu keys; refusing to restore over them. Set "
@@ -405,7 +376,7 @@ static void restore_on_ready(void *ctx) {
                      (unsigned long long)info->keys);
         return;
     }
-    restore_set_decoder_options(job, info);
+    target_fit_decoder_options(job->conf, info, job->file_index, &job->decoder_options);
     job->phase = RESTORE_RUNNING;
     int rc = restore_open_next_file(job);
     if (rc == 1) restore_start_draining(job);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
 #include "filter/filter.h"
 #include "reader/discover.h"
@@ -26,6 +25,7 @@
 #include "shake/log.h"
 #include "shake/progress.h"
 #include "shake/status.h"
+#include "shake/target_fit.h"
 #include "writer/writer.h"
 
 /* The replication id a checkpoint holds for a shard whose full sync is under way. */
@@ -33,9 +33,6 @@
 #define SYNC_ENTRIES_PER_SHARD_TURN 1024
 #define SYNC_STATUS_TICK 1.0     /* the status model and the progress bar, seconds */
 #define SYNC_STATUS_LOG_TICKS 5  /* a status log line every this many ticks */
-#define SYNC_MAX_ELEMENT (4ULL * 1024 * 1024 * 1024)
-#define SYNC_CHUNK_MAX_ITEMS 4096
-#define SYNC_CHUNK_MAX_BYTES (4 * 1024 * 1024)
 
 /* A point in a shard's stream where the selected db changed. */
 struct sync_db_change {
@@ -495,23 +492,6 @@ static void sync_on_replica_failed(void *ctx, const char *message) {
     sync_fail(shard->job, "%s", message);
 }
 
-static void sync_set_rdb_options(struct sync_job *job, struct rdb_decoder_options *options,
-                                 int source) {
-    const struct writer_target_info *info = writer_target_info(job->writer);
-    size_t raw_max = job->conf->shake.restore_max_bytes;
-    if (info->proto_max_bulk_len > 64 && raw_max > info->proto_max_bulk_len - 64)
-        raw_max = info->proto_max_bulk_len - 64;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    options->source = source;
-    options->raw_max = raw_max;
-    options->chunk_max_bytes = SYNC_CHUNK_MAX_BYTES;
-    options->chunk_max_items = SYNC_CHUNK_MAX_ITEMS;
-    options->restorable_types = info->restorable_types;
-    options->now_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
-    options->max_element = SYNC_MAX_ELEMENT;
-}
-
 /* Create and start one replica per discovered shard, resuming from the checkpoint. */
 static void sync_start_shards(struct sync_job *job, const struct discover_result *found) {
     job->shards = calloc((size_t)found->shard_count, sizeof(*job->shards));
@@ -567,7 +547,7 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
             shard->submitted_db = saved->db;
             shard->resumable = 1;
         }
-        sync_set_rdb_options(job, &options.rdb, i);
+        target_fit_decoder_options(job->conf, writer_target_info(job->writer), i, &options.rdb);
         struct replica_callbacks callbacks = {
             .ctx = shard,
             .readable = sync_on_replica_readable,
@@ -605,10 +585,7 @@ static void sync_on_discovered(void *ctx, struct discover_result *found, const c
 static void sync_on_writer_ready(void *ctx) {
     struct sync_job *job = ctx;
     const struct writer_target_info *info = writer_target_info(job->writer);
-    log_info("target %s:%d: %s, Redis %d.%d.%d, %d master%s, %llu keys", job->conf->target.host,
-             job->conf->target.port, info->is_cluster ? "cluster" : "standalone",
-             info->version_major, info->version_minor, info->version_patch, info->master_count,
-             info->master_count == 1 ? "" : "s", (unsigned long long)info->keys);
+    target_fit_log(job->conf, info);
     if (job->checkpoint.count == 0) job->checkpoint.target_was_empty = info->keys == 0;
     if (info->keys > 0 && job->checkpoint.count == 0 &&
         job->conf->target.on_existing == CONF_ON_EXISTING_ERROR) {
