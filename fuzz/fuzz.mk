@@ -1,7 +1,8 @@
 # fuzz.mk -- libFuzzer targets (fuzz/fuzz_*.c), included from the Makefile.
 #   make fuzz-deps   install clang-14 and libclang-rt-14-dev (apt-get, as root)
-#   make fuzz        build every target and run each for FUZZ_SECONDS (default 60);
-#                    any crash, leak, timeout or broken invariant fails the run
+#   make fuzz        build every target and run each for FUZZ_SECONDS (default 60),
+#                    FUZZ_JOBS at a time (default 1; CI uses 2, one per core); any
+#                    crash, leak, timeout or broken invariant fails the run
 #   make fuzz-build  build only (obj/fuzz/bin/fuzz_*)
 #   make fuzz-rdb    one target (also fuzz-dump, fuzz-cmd_stream, fuzz-conf)
 # Corpus: obj/fuzz/corpus/<target>/ grows across runs; it is seeded from
@@ -15,6 +16,7 @@ fuzz_saved_default_goal := $(.DEFAULT_GOAL)
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 FUZZ_FIXTURES ?= ../shared/fixtures/rdb
 FUZZ_TARGETS := rdb dump cmd_stream conf
 FUZZ_OUT := obj/fuzz
@@ -71,11 +73,10 @@ $(FUZZ_OUT)/bin/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DECODER_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -MMD -MP -MF $@.d -o $@ $< \
 	  $(FUZZ_DECODER_OBJ) $(PKG_LIBS) $(LDLIBS)
 
+# Every target runs even when one fails (-k); each prints its own verdict.
 fuzz: fuzz-build
-	@fail=""; for t in $(FUZZ_TARGETS); do \
-	  $(MAKE) --no-print-directory fuzz-run-$$t || fail="$$fail $$t"; \
-	done; \
-	if [ -n "$$fail" ]; then echo "make fuzz: FAILED:$$fail (see $(FUZZ_OUT)/<target>.log)" >&2; exit 1; fi; \
+	@$(MAKE) --no-print-directory -k -j$(FUZZ_JOBS) $(FUZZ_TARGETS:%=fuzz-run-%) || { \
+	  echo "make fuzz: FAILED (see the lines above and $(FUZZ_OUT)/<target>.log)" >&2; exit 1; }; \
 	echo "make fuzz: every target ran $(FUZZ_SECONDS) s clean"
 
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: fuzz-build
@@ -93,18 +94,18 @@ fuzz-seed-%:
 	fi
 	@if [ $* = conf ]; then cp conf/*.ini $(FUZZ_OUT)/seed/$*/; fi
 
+# One block of output per target, printed when it ends (targets may run side by side).
 fuzz-run-%: fuzz-seed-%
-	@echo "fuzz-$*: $(FUZZ_SECONDS) s, log in $(FUZZ_OUT)/$*.log"
 	@$(FUZZ_ENV) $(FUZZ_OUT)/bin/fuzz_$* $(FUZZ_RUN_FLAGS) \
 	  -artifact_prefix=$(FUZZ_OUT)/artifacts/$*/ \
 	  $(FUZZ_OUT)/corpus/$* fuzz/corpus/$* $(FUZZ_OUT)/seed/$* >$(FUZZ_OUT)/$*.log 2>&1; \
 	rc=$$?; \
-	grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^Done [0-9]+ runs' $(FUZZ_OUT)/$*.log | sed 's/^/  /'; \
+	stats=$$(grep -E '^Done [0-9]+ runs|^stat::peak_rss_mb' $(FUZZ_OUT)/$*.log | tr -s ' ' | paste -sd ' ' -); \
 	if [ $$rc != 0 ]; then \
-	  echo "fuzz-$*: FAILED (exit $$rc); last lines of $(FUZZ_OUT)/$*.log:" >&2; \
-	  tail -n 60 $(FUZZ_OUT)/$*.log >&2; \
-	  ls $(FUZZ_OUT)/artifacts/$*/ >&2; exit 1; \
-	fi
+	  { echo "fuzz-$*: FAILED (exit $$rc) after $(FUZZ_SECONDS) s max; last lines of $(FUZZ_OUT)/$*.log:"; \
+	    tail -n 60 $(FUZZ_OUT)/$*.log; ls $(FUZZ_OUT)/artifacts/$*/; } >&2; exit 1; \
+	fi; \
+	echo "fuzz-$*: clean, $$stats (log: $(FUZZ_OUT)/$*.log)"
 
 
 .DEFAULT_GOAL := $(fuzz_saved_default_goal)
