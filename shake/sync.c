@@ -21,6 +21,7 @@
 #include "reader/discover.h"
 #include "reader/replica.h"
 #include "shake/checkpoint.h"
+#include "shake/checkpoint_live.h"
 #include "shake/checkpoint_saver.h"
 #include "shake/log.h"
 #include "shake/progress.h"
@@ -74,6 +75,9 @@ struct sync_job {
     char checkpoint_path[4096];
     int checkpoint_dirty;
     struct checkpoint_saver *saver;    /* owned: saves on its own thread */
+    char live_path[4096];
+    struct checkpoint_live *live;      /* owned: positions at each ack; NULL until the
+                                          shards start */
     int stopping;
     int rediscovering;                 /* a discovery for moved masters is running */
     struct conf_source rediscover_from; /* the source as configured, with the shards'
@@ -127,6 +131,7 @@ static int sync_save_checkpoint_durably(struct sync_job *job, char *err, size_t 
  * restart must not continue the old stream over a half-written RDB. */
 static void sync_forget_checkpoint(struct sync_job *job, struct sync_shard *shard) {
     char err[512];
+    checkpoint_live_forget(job->live, shard->index); /* before the durable record */
     /* The shard stays in the file with an id no master has, so that a restart
      * knows the target's keys are this sync's (no on_existing refusal) and asks
      * for a full sync again. */
@@ -221,6 +226,7 @@ static void sync_on_acked(void *ctx, int source, uint64_t offset) {
     }
     shard->acked_offset = offset;
     shard->resumable = 1;
+    checkpoint_live_record(job->live, source, shard->name, shard->replid, offset, shard->acked_db);
 }
 
 /* Turn a command the filter dropped into a PING the writer drops at once, so its
@@ -504,6 +510,12 @@ static void sync_start_shards(struct sync_job *job, const struct discover_result
         sync_fail(job, "out of memory");
         return;
     }
+    char err[512];
+    job->live = checkpoint_live_create(job->live_path, found->shard_count, err, sizeof(err));
+    if (job->live == NULL) {
+        sync_fail(job, "%s", err);
+        return;
+    }
     const struct conf_source *source = &job->conf->source;
     for (int i = 0; i < found->shard_count; i++) {
         struct sync_shard *shard = &job->shards[i];
@@ -735,6 +747,28 @@ static void sync_on_signal(struct ev_loop *loop, ev_signal *watcher, int revents
     sync_begin_stop(job);
 }
 
+/* A kill -9 leaves the positions of the last acknowledgements in the live file,
+ * newer than the last durable save: take them, and make them durable before the
+ * live file is recreated. A live file that cannot be read only costs replays. */
+static int sync_apply_live_positions(struct sync_job *job) {
+    char err[512];
+    int moved = checkpoint_live_apply(&job->checkpoint, job->live_path, SYNC_NO_REPLID, err,
+                                      sizeof(err));
+    if (moved < 0) {
+        log_warn("%s; resuming from %s alone", err, job->checkpoint_path);
+        return 0;
+    }
+    if (moved == 0) return 0;
+    log_info("checkpoint: %d shard(s) resume from %s, the position of their last acknowledged "
+             "write, newer than %s (shake was not stopped cleanly)",
+             moved, job->live_path, job->checkpoint_path);
+    if (sync_save_checkpoint_durably(job, err, sizeof(err)) != 0) {
+        snprintf(job->result->error, sizeof(job->result->error), "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int sync_prepare_dir(struct sync_job *job) {
     const char *dir = job->conf->shake.dir;
     char err[512];
@@ -754,7 +788,8 @@ static int sync_prepare_dir(struct sync_job *job) {
         snprintf(job->result->error, sizeof(job->result->error), "%s", err);
         return -1;
     }
-    return 0;
+    snprintf(job->live_path, sizeof(job->live_path), "%s/checkpoint.live", dir);
+    return sync_apply_live_positions(job);
 }
 
 static void sync_watchers_start(struct sync_job *job) {
@@ -843,6 +878,7 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
     char err[512];
     if (sync_save_checkpoint_durably(&job, err, sizeof(err)) != 0) log_error("%s", err);
     checkpoint_saver_free(job.saver);
+    checkpoint_live_free(job.live);
     sync_log_status(&job);
     status_server_free(job.status_server);
     sync_free_shards(&job);

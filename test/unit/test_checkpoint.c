@@ -118,3 +118,86 @@ Test(checkpoint, the_saver_reports_a_failed_save) {
     cr_assert_eq(checkpoint_saver_take_error(saver, err, sizeof(err)), 0, "reported once");
     checkpoint_saver_free(saver);
 }
+
+/* --- the live file (checkpoint_live.h) ------------------------------------------ */
+
+#include "shake/checkpoint_live.h"
+
+static const char *no_replid = "0000000000000000000000000000000000000000";
+
+static void live_paths(char *durable, char *live) { /* 256 and 300 bytes */
+    temp_path(durable, 256);
+    snprintf(live, 300, "%s.live", durable);
+}
+
+Test(checkpoint_live, a_newer_live_position_moves_the_durable_one_forward) {
+    char durable[256], live_path[300], err[256] = "";
+    live_paths(durable, live_path);
+    struct checkpoint cp;
+    checkpoint_init(&cp);
+    cr_assert_eq(checkpoint_set(&cp, "slots-0-5460", replid_a, 100, 0), 0);
+    cr_assert_eq(checkpoint_set(&cp, "slots-5461-10922", replid_a, 500, 0), 0);
+    cr_assert_eq(checkpoint_set(&cp, "slots-10923-16383", no_replid, 0, 0), 0);
+    struct checkpoint_live *live = checkpoint_live_create(live_path, 3, err, sizeof(err));
+    cr_assert_not_null(live, "%s", err);
+    for (uint64_t off = 101; off <= 900; off++)
+        checkpoint_live_record(live, 0, "slots-0-5460", replid_b, off, 2);
+    checkpoint_live_record(live, 1, "slots-5461-10922", replid_a, 400, 0); /* older: ignored */
+    checkpoint_live_record(live, 2, "slots-10923-16383", replid_b, 77, 1); /* after a full sync */
+    checkpoint_live_free(live);
+    cr_assert_eq(checkpoint_live_apply(&cp, live_path, no_replid, err, sizeof(err)), 2, "%s", err);
+    const struct checkpoint_shard *a = checkpoint_find(&cp, "slots-0-5460");
+    cr_assert_str_eq(a->replid, replid_b);
+    cr_assert_eq(a->offset, 900);
+    cr_assert_eq(a->db, 2);
+    cr_assert_eq(checkpoint_find(&cp, "slots-5461-10922")->offset, 500);
+    const struct checkpoint_shard *c = checkpoint_find(&cp, "slots-10923-16383");
+    cr_assert_str_eq(c->replid, replid_b);
+    cr_assert_eq(c->offset, 77);
+    checkpoint_free(&cp);
+}
+
+Test(checkpoint_live, a_torn_copy_falls_back_to_the_other_and_forget_clears_both) {
+    char durable[256], live_path[300], err[256] = "";
+    live_paths(durable, live_path);
+    struct checkpoint_live *live = checkpoint_live_create(live_path, 1, err, sizeof(err));
+    cr_assert_not_null(live, "%s", err);
+    checkpoint_live_record(live, 0, "standalone", replid_a, 1000, 0); /* copy 0 */
+    checkpoint_live_record(live, 0, "standalone", replid_a, 2000, 0); /* copy 1 */
+    checkpoint_live_free(live);
+    /* Damage the newest copy (the second) as a kill in the middle of a store would. */
+    FILE *f = fopen(live_path, "r+b");
+    cr_assert_not_null(f);
+    long second = 16 + 344 + 8; /* header, first copy, then the second copy's offset field */
+    cr_assert_eq(fseek(f, second, SEEK_SET), 0);
+    fputc(0x55, f);
+    fclose(f);
+    struct checkpoint cp;
+    checkpoint_init(&cp);
+    cr_assert_eq(checkpoint_set(&cp, "standalone", replid_a, 10, 0), 0);
+    cr_assert_eq(checkpoint_live_apply(&cp, live_path, no_replid, err, sizeof(err)), 1);
+    cr_assert_eq(checkpoint_find(&cp, "standalone")->offset, 1000);
+    /* A forgotten shard (a full sync starting) moves nothing. */
+    live = checkpoint_live_create(live_path, 1, err, sizeof(err));
+    checkpoint_live_record(live, 0, "standalone", replid_a, 5000, 0);
+    checkpoint_live_forget(live, 0);
+    checkpoint_live_free(live);
+    cr_assert_eq(checkpoint_live_apply(&cp, live_path, no_replid, err, sizeof(err)), 0);
+    cr_assert_eq(checkpoint_find(&cp, "standalone")->offset, 1000);
+    checkpoint_free(&cp);
+}
+
+Test(checkpoint_live, a_missing_or_foreign_file_changes_nothing) {
+    char durable[256], live_path[300], err[256] = "";
+    live_paths(durable, live_path);
+    struct checkpoint cp;
+    checkpoint_init(&cp);
+    cr_assert_eq(checkpoint_set(&cp, "standalone", replid_a, 10, 0), 0);
+    cr_assert_eq(checkpoint_live_apply(&cp, live_path, no_replid, err, sizeof(err)), 0);
+    FILE *f = fopen(live_path, "wb");
+    fputs("not a live checkpoint file at all, just text that is long enough", f);
+    fclose(f);
+    cr_assert_eq(checkpoint_live_apply(&cp, live_path, no_replid, err, sizeof(err)), 0);
+    cr_assert_eq(checkpoint_find(&cp, "standalone")->offset, 10);
+    checkpoint_free(&cp);
+}
