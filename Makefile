@@ -7,11 +7,13 @@
 
 DEB_PACKAGES := gcc make pkg-config libhiredis-dev libev-dev libinih-dev libssl-dev openssl \
                 libcriterion-dev liblzf-dev redis-server redis-tools python3 \
-                python3-pytest python3-redis libpcre2-dev
+                python3-pytest python3-pytest-xdist python3-redis libpcre2-dev
 PKGS := hiredis liblzf inih openssl libpcre2-8
 
 CC ?= cc
 PYTHON ?= /usr/bin/python3
+# Integration tests run this many at a time (pytest-xdist); each has its own servers.
+PYTEST_JOBS ?= 2
 MODE ?= release
 ifeq ($(MODE),asan)
 OBJDIR := obj-asan
@@ -70,7 +72,7 @@ unit: deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t --jobs 1 || fail=1; done; exit $$fail
 
 integration: deps $(BINDIR)/shake
-	SHAKE_BIN=$(abspath $(BINDIR)/shake) $(PYTHON) -m pytest -q -p no:cacheprovider test/integration $(PYTEST_ARGS)
+	SHAKE_BIN=$(abspath $(BINDIR)/shake) $(PYTHON) -m pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) test/integration $(PYTEST_ARGS)
 
 test: unit integration
 
