@@ -399,6 +399,8 @@ def main():
     ap.add_argument("--s3-pipeline", type=int, default=16, help="S3 pipeline depth (redis-benchmark -P)")
     ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
                     "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
+    ap.add_argument("--shake-conf", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="S4 only: set this in shake's config file (repeatable), e.g. target.restore_max_bytes=256mb")
     ap.add_argument("--timeout", type=float, default=900, help="bound on one run of either side, seconds")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (RDB files, logs)")
@@ -413,6 +415,14 @@ def main():
     args.r2_string_mib = args.string_mib or (10 if args.quick else 100)
     if args.runs < 1 or args.warmup < 0:
         ap.error("--runs must be at least 1 and --warmup at least 0")
+    conf = {}
+    for item in args.shake_conf:
+        name, eq, value = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not eq or not dot or not section or not key:
+            ap.error("--shake-conf wants SECTION.KEY=VALUE, not %r" % item)
+        conf.setdefault(section, {})[key] = value
+    args.shake_conf = conf
 
     shake = os.path.abspath(args.shake)
     if not os.access(shake, os.X_OK):

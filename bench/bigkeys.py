@@ -23,6 +23,7 @@ wait without a bound.
 """
 
 import hashlib
+import os
 import statistics
 import threading
 import time
@@ -111,35 +112,50 @@ def proc_mem(pid):
 
 
 class MemSampler(threading.Thread):
-    """Every POLL s: shake's /proc status and its GET /status. Keeps the sample with the
-    largest VmRSS (what the process held, and where the sync was, at its peak)."""
+    """Every POLL s: shake's /proc status. On a new peak of VmRSS, and every TIMELINE s, also
+    GET /status. Keeps the sample with the largest VmRSS (what the process held, and where the
+    sync was, at its peak) and the timeline (for the JSON output and the key times)."""
+
+    TIMELINE = 0.25
 
     def __init__(self, pid, port, t0):
         super().__init__(daemon=True)
         self.pid, self.port, self.t0 = pid, port, t0
         self.peak = None
+        self.timeline = []
         self.samples = 0
         self.stop_event = threading.Event()
 
+    def _with_status(self, m):
+        s = {}
+        try:
+            s = live.get_status(self.port, timeout=2)
+        except (OSError, ValueError):
+            pass
+        shards = s.get("shards") or [{}]
+        m.update({"t": round(time.monotonic() - self.t0, 3), "phase": ",".join(x.get("phase", "?") for x in shards),
+                  "rdb_bytes_done": sum(x.get("rdb_bytes_done", 0) for x in shards),
+                  "buffered_bytes": sum(x.get("buffered_bytes", 0) for x in shards),
+                  "in_flight": s.get("writer", {}).get("in_flight"),
+                  "keys_written": s.get("writer", {}).get("keys_written"),
+                  "bytes_sent": s.get("writer", {}).get("bytes_sent")})
+        return m
+
     def run(self):
+        last = -1.0
         while not self.stop_event.is_set():
             m = proc_mem(self.pid)
             if not m:
                 break
-            if self.peak is None or m.get("VmRSS", 0) > self.peak["VmRSS"]:
-                s = {}
-                try:
-                    s = live.get_status(self.port, timeout=2)
-                except (OSError, ValueError):
-                    pass
-                shards = s.get("shards") or [{}]
-                m.update({"t": time.monotonic() - self.t0, "phase": ",".join(x.get("phase", "?") for x in shards),
-                          "rdb_bytes_done": sum(x.get("rdb_bytes_done", 0) for x in shards),
-                          "buffered_bytes": sum(x.get("buffered_bytes", 0) for x in shards),
-                          "in_flight": s.get("writer", {}).get("in_flight"),
-                          "keys_written": s.get("writer", {}).get("keys_written"),
-                          "bytes_sent": s.get("writer", {}).get("bytes_sent")})
-                self.peak = m
+            now = time.monotonic()
+            peak = self.peak is None or m.get("VmRSS", 0) > self.peak["VmRSS"]
+            if peak or now - last >= self.TIMELINE:
+                m = self._with_status(m)
+                if peak:
+                    self.peak = m
+                if now - last >= self.TIMELINE:
+                    self.timeline.append(m)
+                    last = now
             self.samples += 1
             self.stop_event.wait(POLL)
 
@@ -161,31 +177,50 @@ def _peak_text(p):
 
 # --- the two sides -------------------------------------------------------------------------
 
+def _key_times(timeline):
+    """The first sampled time at which keys_written reached 1, 2, ... (to TIMELINE s; keys
+    acknowledged after the last sample get the time the sync was seen done)."""
+    out, seen = [], 0
+    for m in timeline:
+        while (m.get("keys_written") or 0) > seen:
+            seen += 1
+            out.append(m["t"])
+    return out
+
+
 def shake_run(args, shake, workdir, source, cluster, nkeys, tag):
-    """One live full sync into the emptied cluster; returns the run's numbers."""
+    """One live full sync into the emptied cluster; returns the run's numbers, with the CPU
+    seconds the cluster's masters spent meanwhile."""
     cluster.flush()
-    p, port = live.start_shake(shake, workdir, source, cluster, tag)
+    masters = [n.proc.pid for n in cluster.nodes]
+    target_cpu0 = sum(live.proc_cpu(pid) for pid in masters)
+    p, port = live.start_shake(shake, workdir, source, cluster, tag, extra=args.shake_conf)
     t0 = p.t0
     sampler = MemSampler(p.proc.pid, port, t0)
     sampler.start()
     try:
         t_done, st = live.wait_synced(p, port, nkeys, args.timeout)
         cpu, hwm = live.proc_cpu(p.proc.pid), live.proc_hwm(p.proc.pid)
+        target_cpu = sum(live.proc_cpu(pid) for pid in masters) - target_cpu0
         peak = sampler.finish()
         rdb_line = next((t for t, _, text in list(p.lines) if "RDB received" in text), None)
         live.stop_shake(p)
-        p = None
     finally:
         sampler.finish()
-        if p is not None:
+        if p.alive():
             p.kill()
-    return {"seconds": t_done - t0, "cpu": cpu, "maxrss": hwm, "peak": peak,
+        with open(os.path.join(workdir, "shake-%s.log" % tag), "w") as f:
+            f.writelines(text + "\n" for _, _, text in list(p.lines))
+    return {"seconds": t_done - t0, "cpu": cpu, "maxrss": hwm, "peak": peak, "target_cpu": target_cpu,
             "rdb_received_s": None if rdb_line is None else rdb_line - t0,
-            "keys_written": st["writer"]["keys_written"], "samples": sampler.samples}
+            "keys_written": st["writer"]["keys_written"], "samples": sampler.samples,
+            "key_times": (_key_times(sampler.timeline) + [t_done - t0] * nkeys)[:nkeys], "timeline": sampler.timeline,
+            "bytes_sent": st["writer"].get("bytes_sent"), "commands_sent": st["writer"].get("commands_sent")}
 
 
 def replica_run(args, source):
-    """A fresh replica from REPLICAOF to link up and loaded; returns (seconds, VmHWM, server)
+    """A fresh replica from REPLICAOF to link up and loaded; returns (seconds, VmHWM, CPU
+    seconds since its start, server)
     with the server still running, for the data check (the caller stops it)."""
     replica = live.start_replica("bench-s4-replica", {"repl-diskless-load": "on-empty-db"})
     try:
@@ -193,7 +228,7 @@ def replica_run(args, source):
         t_start = time.monotonic()
         rc.replicaof(gen.HOST, source.port)
         t_up = live.wait_replica_up(rc, args.timeout)
-        return t_up - t_start, live.proc_hwm(replica.proc.pid), replica
+        return t_up - t_start, live.proc_hwm(replica.proc.pid), live.proc_cpu(replica.proc.pid), replica
     except BaseException:
         replica.stop()
         raise
@@ -204,8 +239,10 @@ def replica_run(args, source):
 def scenario_s4(args, shake, workdir):
     elements, string_bytes = args.r2_elements, args.r2_string_mib * MIB
     say("== S4 big keys: %d-element hash, list, set, zset and a %d MiB string, live sync from a standalone "
-        "source (diskless, no delay) into an empty local 3-master cluster vs a real replica; %s"
-        % (elements, args.r2_string_mib, live.loadavg()))
+        "source (diskless, no delay) into an empty local 3-master cluster vs a real replica; %s%s"
+        % (elements, args.r2_string_mib, live.loadavg(),
+           "".join("; shake config %s.%s = %s" % (sec, k, v) for sec, kv in sorted(args.shake_conf.items())
+                   for k, v in sorted(kv.items()))))
     t0 = time.monotonic()
     source = harness.start_server(config=dict(live.FAST_SYNC), name="bench-s4-src")
     cluster = None
@@ -243,15 +280,17 @@ def scenario_s4(args, shake, workdir):
                     if i >= 0:
                         shake_runs.append(r)
                     say("   %s  shake         %7.2fs  (RDB received at %s)  cpu %.2fs  peak RSS %.1f MiB  data ok\n"
-                        "            peak sample (of %d): %s"
+                        "            keys acknowledged at %s; sent %.1f MB in %s commands; cluster masters' "
+                        "cpu %.2fs\n            peak sample (of %d): %s"
                         % (label, r["seconds"], live._fmt_s(r["rdb_received_s"]), r["cpu"], r["maxrss"] / MIB,
-                           r["samples"], _peak_text(r["peak"])))
+                           " ".join("%.2fs" % t for t in r["key_times"]), mb(r["bytes_sent"] or 0),
+                           r["commands_sent"], r["target_cpu"], r["samples"], _peak_text(r["peak"])))
                 except (BenchFailure, harness.ShakeTimeout) as e:
                     shake_error = str(e)
                     say("   %s  shake         FAILED (no more shake runs): %s" % (label, shake_error))
             cluster.flush()
             # B: a real replica
-            wall, hwm, replica = replica_run(args, source)
+            wall, hwm, rcpu, replica = replica_run(args, source)
             try:
                 rc = replica.client()
                 if rc.dbsize() != len(keys):
@@ -260,9 +299,9 @@ def scenario_s4(args, shake, workdir):
             finally:
                 replica.stop()
             if i >= 0:
-                rep_runs.append((wall, hwm))
-            say("   %s  real replica  %7.2fs  (REPLICAOF to link up, diskless load)  peak RSS %.1f MiB  data ok  %s"
-                % (label, wall, hwm / MIB, live.loadavg()))
+                rep_runs.append((wall, hwm, rcpu))
+            say("   %s  real replica  %7.2fs  (REPLICAOF to link up, diskless load)  cpu %.2fs  peak RSS %.1f MiB  "
+                "data ok  %s" % (label, wall, rcpu, hwm / MIB, live.loadavg()))
     finally:
         if cluster is not None:
             cluster.stop()
@@ -270,13 +309,14 @@ def scenario_s4(args, shake, workdir):
 
     n_elements = 4 * elements
     bound = RSS_BASE + largest
-    t_rep = statistics.median(w for w, _ in rep_runs)
+    t_rep = statistics.median(w for w, _, _ in rep_runs)
     out = {
         "scenario": "S4", "keys": len(keys), "elements": elements, "string_bytes": string_bytes,
         "encodings": encodings, "runs": args.runs, "warmup": args.warmup, "largest_string": largest,
-        "rss_bound": bound, "shake_error": shake_error,
-        "replica_seconds": [w for w, _ in rep_runs], "replica_median_s": t_rep,
-        "replica_peak_rss": max(h for _, h in rep_runs),
+        "rss_bound": bound, "shake_error": shake_error, "shake_conf": args.shake_conf,
+        "replica_seconds": [w for w, _, _ in rep_runs], "replica_median_s": t_rep,
+        "replica_peak_rss": max(h for _, h, _ in rep_runs),
+        "replica_cpu_s": statistics.median(c for _, _, c in rep_runs),
     }
     if shake_runs:
         t_shake = statistics.median(r["seconds"] for r in shake_runs)
@@ -285,6 +325,7 @@ def scenario_s4(args, shake, workdir):
         out.update({
             "shake_runs": shake_runs, "shake_seconds": [r["seconds"] for r in shake_runs],
             "shake_median_s": t_shake, "shake_over_replica": t_shake / t_rep, "shake_cpu_s": cpu,
+            "target_cpu_s": statistics.median(r["target_cpu"] for r in shake_runs),
             "shake_cpu_s_per_mkeys": cpu / len(keys) * 1e6, "shake_cpu_s_per_melements": cpu / n_elements * 1e6,
             "shake_peak_rss": worst["maxrss"], "shake_peak_sample": worst["peak"],
             "rss_met": worst["maxrss"] <= bound,
@@ -301,6 +342,8 @@ def rows(r):
     return [
         ("S4", "seconds vs real replica", f(g("shake_median_s"), "%.2f"), "%.2f" % r["replica_median_s"],
          f(g("shake_over_replica"), "%.3f"), "(info)", ""),
+        ("S4", "CPU s: shake / replica", f(g("shake_cpu_s"), "%.2f"), "%.2f" % r["replica_cpu_s"], "", "(info)", ""),
+        ("S4", "CPU s: cluster masters", f(g("target_cpu_s"), "%.2f"), "", "", "(info)", ""),
         ("S4", "CPU s / M keys (5 keys)", f(g("shake_cpu_s_per_mkeys"), "%.0f"), "", "", "", ""),
         ("S4", "CPU s / M elements", f(g("shake_cpu_s_per_melements"), "%.2f"), "", "", "", ""),
         ("S4", "peak RSS MiB", f(g("shake_peak_rss") / MIB if g("shake_peak_rss") else None, "%.1f"),
