@@ -55,7 +55,7 @@ def _windows(n):
     return sorted({0, max(0, n // 2 - WINDOW // 2), max(0, n - WINDOW)})
 
 
-def fingerprint(client_for, keys, elements, string_bytes):
+def fingerprint(client_for, keys, elements):
     """What the check compares, read from one server (client_for(key) gives the node):
     [(type, size, TTL presence)] for every key, then per key a digest or samples."""
     out = {"describe": describe_keys(client_for, keys)}
@@ -83,8 +83,8 @@ def fingerprint(client_for, keys, elements, string_bytes):
     return out
 
 
-def check_data(label, expected, client_for, keys, elements, string_bytes):
-    got = fingerprint(client_for, keys, elements, string_bytes)
+def check_data(label, expected, client_for, keys, elements):
+    got = fingerprint(client_for, keys, elements)
     bad = []
     for k, e, g in zip(keys, expected["describe"], got["describe"]):
         if e != g:
@@ -255,7 +255,7 @@ def scenario_s4(args, shake, workdir):
         largest = gen.largest_string(sc)
         encodings = {k.decode(): sc.object("encoding", k).decode() for k in keys}
         t1 = time.monotonic()
-        expected = fingerprint(lambda k: sc, keys, elements, string_bytes)
+        expected = fingerprint(lambda k: sc, keys, elements)
         say("   dataset: %s; largest string %d B (generated in %.1fs, fingerprinted in %.1fs)"
             % (", ".join("%s %s" % kv for kv in encodings.items()), largest, t1 - t0, time.monotonic() - t1))
 
@@ -276,7 +276,7 @@ def scenario_s4(args, shake, workdir):
                     if cluster.dbsize() != len(keys):
                         raise BenchFailure("after shake the cluster holds %d keys, the source %d"
                                            % (cluster.dbsize(), len(keys)))
-                    check_data("shake " + label.strip(), expected, client_for, keys, elements, string_bytes)
+                    check_data("shake " + label.strip(), expected, client_for, keys, elements)
                     if i >= 0:
                         shake_runs.append(r)
                     say("   %s  shake         %7.2fs  (RDB received at %s)  cpu %.2fs  peak RSS %.1f MiB  data ok\n"
@@ -295,7 +295,7 @@ def scenario_s4(args, shake, workdir):
                 rc = replica.client()
                 if rc.dbsize() != len(keys):
                     raise BenchFailure("the replica holds %d keys, the source %d" % (rc.dbsize(), len(keys)))
-                check_data("replica " + label.strip(), expected, lambda k: rc, keys, elements, string_bytes)
+                check_data("replica " + label.strip(), expected, lambda k: rc, keys, elements)
             finally:
                 replica.stop()
             if i >= 0:
