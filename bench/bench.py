@@ -12,8 +12,12 @@ Scenarios (see bench/README.md and docs/benchmarks.md):
       `redis-cli --rdb` (transfer only) and a real replica. Target: <= 1.15x redis-cli --rdb.
   S3  incremental (live.py): a pipelined SET/LPUSH/HSET/ZADD load with shake attached against a
       real replica attached. Targets: source ops/s >= 0.95x, marker p99 <= 50 ms, lag not growing.
+  S4  big keys (bigkeys.py): the R2 dataset on a standalone source, live-synced by shake into a
+      3-master cluster, against a real replica. Target: shake's peak RSS <= 64 MiB + the largest
+      string; wall time, CPU per million keys and elements, the replica's peak RSS for information.
+  S5  the decoder alone: `shake decode` on the R1 dataset, MB of RDB per CPU second.
 
-    /usr/bin/python3 bench/bench.py --shake bin/shake [--quick] [--scenario R1|R2|S1|S3] [--runs N]
+    /usr/bin/python3 bench/bench.py --shake bin/shake [--quick] [--scenario R1|R2|S1|S3|S4|S5] [--runs N]
 
 Exit status: 0 when every measurement was taken (a missed target is a result, printed as such);
 1 when a run failed (shake or the reference exited non-zero or restored the wrong data);
@@ -35,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "test", "integration"))
 
+import bigkeys  # noqa: E402
 import gen  # noqa: E402
 from checks import (BenchFailure, _label, check_sample, describe_keys, mb, sample_keys,  # noqa: E402
                     say)
@@ -347,6 +352,8 @@ def report(results, failures):
             rows.append(("S5", "MB/s per CPU s, raw", "%.0f" % r["mb_per_cpu_s_raw"], "", "", "(info)", ""))
             rows.append(("S5", "MB/s per CPU s, items", "%.0f" % r["mb_per_cpu_s_chunks"], "", "", "(info)",
                          ""))
+        elif r["scenario"] == "S4":
+            rows.extend(bigkeys.rows(r))
         else:
             rows.extend(live.rows(r))
         if r.get("shake_error"):
@@ -364,6 +371,8 @@ def report(results, failures):
             continue
         if r["scenario"] in ("S1", "S3"):
             checks = live.checks(r)
+        elif r["scenario"] == "S4":
+            checks = bigkeys.checks(r)
         else:
             checks = [("rate >= %.2fx reference" % RATE_TARGET, r.get("ratio_met"))] if r["scenario"] == "R1" else []
             checks.append(("peak RSS <= 64 MiB + largest string", r.get("rss_met")))
@@ -378,18 +387,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shake", default=harness.shake_bin(), help="path of the shake binary")
     ap.add_argument("--quick", action="store_true", help="small datasets, 1 run each: a smoke check")
-    ap.add_argument("--scenario", choices=["R1", "R2", "S1", "S3", "S5", "ALL"], default="all", type=str.upper)
-    ap.add_argument("--runs", type=int, help="measured runs of each side (default 5 for R1/R2, 3 for S1/S3; "
+    ap.add_argument("--scenario", choices=["R1", "R2", "S1", "S3", "S4", "S5", "ALL"], default="all", type=str.upper)
+    ap.add_argument("--runs", type=int, help="measured runs of each side (default 5 for R1/R2, 3 for S1/S3/S4/S5; "
                     "1 with --quick)")
     ap.add_argument("--warmup", type=int, help="uncounted rounds of each side first (default 1; 0 with --quick)")
     ap.add_argument("--keys", type=int, help="R1 key count (default 400000; 40000 with --quick)")
-    ap.add_argument("--elements", type=int, help="R2 elements per collection (default 1000000; 100000 with --quick)")
-    ap.add_argument("--string-mib", type=int, help="R2 big string size in MiB (default 100; 10 with --quick)")
+    ap.add_argument("--elements", type=int, help="R2/S4 elements per collection (default 1000000; 100000 with --quick)")
+    ap.add_argument("--string-mib", type=int, help="R2/S4 big string size in MiB (default 100; 10 with --quick)")
     ap.add_argument("--s3-seconds", type=float, help="S3 load window per run, seconds (default 15; 5 with --quick)")
     ap.add_argument("--s3-clients", type=int, default=4, help="S3 connections per redis-benchmark process (4 processes)")
     ap.add_argument("--s3-pipeline", type=int, default=16, help="S3 pipeline depth (redis-benchmark -P)")
     ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
                     "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
+    ap.add_argument("--shake-conf", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="S4 only: set this in shake's config file (repeatable), e.g. target.restore_max_bytes=256mb")
     ap.add_argument("--timeout", type=float, default=900, help="bound on one run of either side, seconds")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (RDB files, logs)")
@@ -404,6 +415,14 @@ def main():
     args.r2_string_mib = args.string_mib or (10 if args.quick else 100)
     if args.runs < 1 or args.warmup < 0:
         ap.error("--runs must be at least 1 and --warmup at least 0")
+    conf = {}
+    for item in args.shake_conf:
+        name, eq, value = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not eq or not dot or not section or not key:
+            ap.error("--shake-conf wants SECTION.KEY=VALUE, not %r" % item)
+        conf.setdefault(section, {})[key] = value
+    args.shake_conf = conf
 
     shake = os.path.abspath(args.shake)
     if not os.access(shake, os.X_OK):
@@ -420,12 +439,12 @@ def main():
 
     results, failures = [], []
     scenarios = [("R1", scenario_r1), ("R2", scenario_r2), ("S1", live.scenario_s1), ("S3", live.scenario_s3),
-                 ("S5", scenario_s5)]
+                 ("S4", bigkeys.scenario_s4), ("S5", scenario_s5)]
     try:
         for name, fn in scenarios:
             if args.scenario not in ("ALL", name):
                 continue
-            # S1/S3 rounds are long (a 400k-key full sync, 15 s load windows): 3 runs by default.
+            # S rounds are long (a 400k-key full sync, 15 s load windows, big keys): 3 runs by default.
             args.runs = runs_given or (1 if args.quick else (3 if name.startswith("S") else 5))
             try:
                 results.append(fn(args, shake_copy, workdir))
