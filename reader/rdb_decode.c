@@ -204,6 +204,11 @@ uint64_t rdb_decoder_offset(const struct rdb_decoder *d) {
     return rdb_offset(d);
 }
 
+uint64_t rdb_decoder_progress(const struct rdb_decoder *d) {
+    uint64_t offset = rdb_offset(d);
+    return offset > d->reached ? offset : d->reached;
+}
+
 void rdb_decoder_unconsumed(const struct rdb_decoder *d, const char **buf, size_t *len) {
     if (d->state != RDB_STATE_DONE || d->buf == NULL) {
         *buf = NULL;

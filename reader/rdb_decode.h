@@ -77,6 +77,8 @@ const char *rdb_decoder_error(const struct rdb_decoder *decoder);
  * `offset` where their record began (the first EXPIRETIME/IDLE/FREQ opcode before
  * the key, else its type byte). */
 uint64_t rdb_decoder_offset(const struct rdb_decoder *decoder);
+/* The furthest rdb_decoder_offset() has been: it never moves back. For progress. */
+uint64_t rdb_decoder_progress(const struct rdb_decoder *decoder);
 /* After RDB_DONE: the input bytes fed beyond the end of the RDB (an AOF tail, a
  * replication stream). Valid until the next call on the decoder. */
 void rdb_decoder_unconsumed(const struct rdb_decoder *decoder, const char **buf, size_t *len);

@@ -208,6 +208,7 @@ struct rdb_decoder {
     size_t cap;
     uint64_t base;
     uint64_t pin; /* absolute offset that must stay buffered, or UINT64_MAX */
+    uint64_t reached; /* the furthest offset before a value was re-read */
 
     /* CRC64 over bytes [0, crc_done) of the file. */
     uint64_t crc;

@@ -784,6 +784,7 @@ static int rdb_value_switch(struct rdb_decoder *d) {
         return rdb_fail(d, d->v.start,
                         "module value larger than raw_max (%zu bytes) cannot be decoded",
                         d->opt.raw_max);
+    if (rdb_offset(d) > d->reached) d->reached = rdb_offset(d);
     d->pos = (size_t)(d->v.start - d->base);
     d->pin = UINT64_MAX;
     rdb_value_begin(d, d->v.type, RDB_MODE_DECODE);

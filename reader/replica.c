@@ -582,7 +582,7 @@ static enum replica_status replica_refill(struct replica *replica, struct shake_
 static enum replica_status replica_next_rdb(struct replica *replica, struct shake_entry **out) {
     switch (rdb_decoder_next(replica->decoder, out)) {
     case RDB_OK:
-        replica->counters.rdb_bytes_done = rdb_decoder_offset(replica->decoder);
+        replica->counters.rdb_bytes_done = rdb_decoder_progress(replica->decoder);
         return REPLICA_ENTRY;
     case RDB_NEED_MORE: return replica_refill(replica, out);
     case RDB_DONE:
@@ -650,7 +650,7 @@ void replica_get_progress(const struct replica *replica, struct replica_progress
     progress->db = replica->resume_db;
     progress->buffered_bytes = replica_buffered(replica);
     if (replica->decoder != NULL)
-        progress->rdb_bytes_done = rdb_decoder_offset(replica->decoder);
+        progress->rdb_bytes_done = rdb_decoder_progress(replica->decoder);
 }
 
 struct replica *replica_new(struct ev_loop *loop, const struct replica_options *options,

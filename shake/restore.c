@@ -121,6 +121,12 @@ static uint64_t restore_file_offset(const struct restore_job *job) {
     return 0;
 }
 
+/* The same for progress: it never moves back (see rdb_decoder_progress). */
+static uint64_t restore_file_progress(const struct restore_job *job) {
+    if (job->decoder != NULL) return rdb_decoder_progress(job->decoder);
+    return restore_file_offset(job);
+}
+
 /* Start the reader that fits the current file: the RDB decoder for an RDB file
  * (always, with type = rdb) or an AOF with a preamble, the command reader for an
  * AOF without. Returns 0, 1 for an empty file (nothing to replay), -1 on error. */
@@ -426,7 +432,7 @@ static void restore_refresh_status(void *ctx) {
         file->keys_written = written.keys_written;
         file->ops_done = written.keys_written + written.commands_written;
         if (i < job->file_index) file->rdb_bytes_done = file->rdb_bytes_total;
-        else if (i == job->file_index) file->rdb_bytes_done = restore_file_offset(job);
+        else if (i == job->file_index) file->rdb_bytes_done = restore_file_progress(job);
     }
     job->status.writer_in_flight = writer_in_flight(job->writer);
     job->status.writer_idle = writer_is_idle(job->writer);

@@ -1829,3 +1829,40 @@ Test(rdb_synthetic, raw_mode_accepts_exactly_the_packed_scores_strtod_accepts) {
         }
     }
 }
+
+Test(rdb_fixtures, progress_never_moves_back_when_a_value_is_re_read) {
+    size_t len;
+    char *buf = fixture("encodings.rdb", &len);
+    /* Values walked raw outgrow raw_max and are re-read as chunks of one item: the first
+     * chunk comes out before the re-read has caught up with where the walk stopped */
+    struct rdb_decoder_options opt = {
+        .restorable_types = ALL_TYPES, .raw_max = 64, .chunk_max_items = 1};
+    struct rdb_decoder *d = rdb_decoder_new(&opt);
+    cr_assert_not_null(d);
+    struct decoded r = {0};
+    uint64_t last_offset = 0, last_progress = 0;
+    int went_back = 0;
+    enum rdb_status st = RDB_NEED_MORE;
+    for (size_t at = 0; at < len && st == RDB_NEED_MORE; at += 7) {
+        cr_assert_eq(rdb_decoder_feed(d, buf + at, at + 7 <= len ? 7 : len - at), RDB_OK);
+        for (;;) {
+            struct shake_entry *e = NULL;
+            st = rdb_decoder_next(d, &e);
+            uint64_t offset = rdb_decoder_offset(d), progress = rdb_decoder_progress(d);
+            if (offset < last_offset) went_back = 1;
+            cr_assert_geq(progress, last_progress, "progress moved back from %llu to %llu",
+                          (unsigned long long)last_progress, (unsigned long long)progress);
+            cr_assert_geq(progress, offset);
+            last_offset = offset;
+            last_progress = progress;
+            if (st != RDB_OK) break;
+            decoded_push(&r, e);
+        }
+    }
+    cr_assert_eq(st, RDB_DONE, "%s", rdb_decoder_error(d) ? rdb_decoder_error(d) : "");
+    cr_assert(went_back, "no value was re-read: the test exercises nothing");
+    cr_assert_eq(rdb_decoder_progress(d), rdb_decoder_offset(d));
+    rdb_decoder_free(d);
+    decoded_free(&r);
+    free(buf);
+}
