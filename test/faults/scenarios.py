@@ -145,13 +145,19 @@ class Env:
             p.kill()
         for p in self.proxies:
             p.close()
+        every = list(self.servers)
         for c in self.clusters:
+            every += c.nodes
             c.stop()
         for s in self.servers:
             s.stop()
         self.log.close()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+        # what is still there after the clean-up (must be nothing)
+        return ["%s still running" % s for s in every if s.alive()] + \
+               ["%s left %s" % (s, s.dir) for s in every if os.path.exists(s.dir)] + \
+               ["%s still running" % p for p in self.shakes if p.alive()]
 
 
 class Server(harness.RedisServer):
@@ -239,9 +245,12 @@ def finish(env, result, workload, source, target, shake, dups_allowed=False):
     if not shake.alive():
         result.notes.append("shake exited %s by itself" % shake.returncode)
     else:
-        rc = shake.stop(timeout=30)
-        if rc != 0:
-            result.notes.append("shake exited %s on SIGTERM" % rc)
+        try:
+            rc = shake.stop(timeout=30)
+            if rc != 0:
+                result.notes.append("shake exited %s on SIGTERM" % rc)
+        except harness.ShakeTimeout:
+            result.notes.append("shake did not exit within 30 s of SIGTERM (killed)")
     for noise in harness.NOISE:
         if any(noise in p.text() for p in env.shakes):
             result.notes.append("crash noise in shake's output: %r" % noise)
@@ -553,7 +562,7 @@ FAULTS = [
     ("client-kill", client_kill, True),
     ("source-failover", source_failover, True),
     ("target-failover", target_failover, False),
-    ("target-reshard", target_reshard, False),
+    ("target-reshard", target_reshard, True),
     ("net-cut", net_cut, True),
     ("net-stall", net_stall, False),
     ("slow-target", slow_target, True),
@@ -572,7 +581,9 @@ def run(name, fn, rng, shake_bin, keep=False, strict=False):
     finally:
         if result.error is None and not result.passed(strict):
             result.log_tail = env.shake_log_tail()
-        env.close()
+        leaks = env.close()
+        if leaks:
+            result.error = result.error or "clean-up: " + "; ".join(leaks)
         result.seconds = time.monotonic() - t0
         if keep:
             result.notes.append("kept %s" % env.dir)
