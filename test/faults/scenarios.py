@@ -268,7 +268,7 @@ KILLS = 5
 
 
 def kill9_rdb(env, rng, result):
-    """kill -9 at KILLS random points of the RDB phase, restarting each time; then a last run."""
+    """kill -9 at 5 random points of the RDB phase, restarting each time; then a last run."""
     source = filled_source(env)
     target = env.server(name="target")
     stretch_rdb(source, 1000)            # 3000 keys: about 3 s of RDB
@@ -296,7 +296,7 @@ def kill9_rdb(env, rng, result):
 
 
 def kill9_stream(env, rng, result):
-    """kill -9 at KILLS random points of the command stream, restarting each time."""
+    """kill -9 at 5 random points of the command stream, restarting each time."""
     source = filled_source(env)
     target = env.server(name="target")
     conf, p = synced(env, source, target)
