@@ -1,6 +1,7 @@
 # shake -- build, tests, sanitizers, demo.
 #   make          bin/shake (-O2)
 #   make test     every test: unit (criterion) and integration (pytest, real servers)
+#   make test-faults  the fault-injection suite (kill -9, failovers, network, slow target)
 #   make asan     bin/shake and the unit tests under ASan + UBSan, in obj-asan/
 #   make demo     a local source and a 3-master target cluster, then shake's main job
 #   make deps     install missing Debian packages (apt-get, as root)
@@ -38,7 +39,7 @@ UNIT_SRC := $(wildcard test/unit/test_*.c)
 SUPPORT_SRC := $(wildcard test/unit/support/*.c)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BINDIR)/unit/%)
 
-.PHONY: all deps test unit integration asan asan-test demo clean bench format
+.PHONY: all deps test unit integration asan asan-test demo clean bench format test-faults
 
 all: deps $(BINDIR)/shake
 
@@ -75,6 +76,11 @@ integration: deps $(BINDIR)/shake
 	SHAKE_BIN=$(abspath $(BINDIR)/shake) $(PYTHON) -m pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) test/integration $(PYTEST_ARGS)
 
 test: unit integration
+
+# Fault injection against real servers (test/faults, docs/faults.md): FAULTS=quick for the CI
+# subset, FAULTS=name,name for some; FAULTS_STRICT=1 also fails on unexpected duplicates.
+test-faults: deps $(BINDIR)/shake
+	SHAKE_BIN=$(abspath $(BINDIR)/shake) $(PYTHON) test/faults/run.py --faults $(or $(FAULTS),all) $(FAULTS_ARGS)
 
 asan:
 	$(MAKE) MODE=asan all $(UNIT_BIN:bin/%=obj-asan/bin/%)
