@@ -1,5 +1,5 @@
-/* lzf.h -- LZF decompression of RDB strings, through Debian's liblzf (the same
- * algorithm Redis uses). */
+/* lzf.h -- LZF decompression of RDB strings (liblzf's format, which Redis
+ * writes). */
 #ifndef SHAKE_READER_LZF_H
 #define SHAKE_READER_LZF_H
 

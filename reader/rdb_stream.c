@@ -44,7 +44,8 @@ static struct shake_stream_id rdb_stream_id_be(const unsigned char *p) {
 
 /* The next listpack element of the current node, which must exist. */
 static int rdb_stream_elem(struct rdb_decoder *d, struct rdb_elem *e) {
-    char err[192] = "";
+    char err[192];
+    err[0] = '\0';
     int r = listpack_iter_next(&d->v.it.lp, e, err, sizeof(err));
     if (r < 0) return rdb_fail(d, d->v.blob_offset, "stream %s", err);
     if (r == 0) return rdb_fail(d, d->v.blob_offset, "stream listpack ends inside an entry");
@@ -119,7 +120,8 @@ static int rdb_stream_entry(struct rdb_decoder *d) {
     struct rdb_stream_state *s = &d->v.stream;
     if (s->node_entries == 0) {
         struct rdb_elem e;
-        char err[192] = "";
+        char err[192];
+        err[0] = '\0';
         int r = listpack_iter_next(&d->v.it.lp, &e, err, sizeof(err));
         if (r < 0) return rdb_fail(d, d->v.blob_offset, "stream %s", err), -1;
         if (r > 0)
@@ -221,7 +223,8 @@ static int rdb_stream_node(struct rdb_decoder *d) {
             p = d->elem.ptr;
         }
     }
-    char err[192] = "";
+    char err[192];
+    err[0] = '\0';
     if (listpack_iter_init(&d->v.it.lp, p, n, err, sizeof(err)) < 0)
         return rdb_fail(d, lp.offset, "stream %s", err);
     if (n <= RDB_LISTPACK_EMPTY_LEN)

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +68,14 @@ static enum shake_item_kind rdb_item_kind(const struct rdb_decoder *d) {
 
 /* Resets the walker for a value starting at the current input offset. Stream
  * buffers are kept for reuse. */
+/* Once per key: only the fields before the blob iterator are cleared (every blob
+ * initializes the iterator it uses), and the stream state keeps its buffers. */
 void rdb_value_begin(struct rdb_decoder *d, uint8_t type, enum rdb_value_mode mode) {
-    struct rdb_stream_state stream = d->v.stream;
-    d->v =
-        (struct rdb_value){.type = type, .mode = mode, .step = RDB_V_BEGIN, .start = rdb_offset(d)};
-    d->v.stream = stream;
+    memset(&d->v, 0, offsetof(struct rdb_value, it));
+    d->v.type = type;
+    d->v.mode = mode;
+    d->v.step = RDB_V_BEGIN;
+    d->v.start = rdb_offset(d);
     rdb_stream_reset(&d->v.stream);
 }
 
@@ -449,7 +453,8 @@ static size_t rdb_blob_empty_len(enum rdb_blob_kind kind) {
 
 /* Points the blob iterator at (p, n), checking the blob's header. */
 static int rdb_blob_open(struct rdb_decoder *d, const char *p, size_t n) {
-    char err[192] = "";
+    char err[192];
+    err[0] = '\0';
     int r = -1;
     switch (d->v.blob_kind) {
     case RDB_BLOB_LISTPACK: r = listpack_iter_init(&d->v.it.lp, p, n, err, sizeof(err)); break;
@@ -464,7 +469,8 @@ static int rdb_blob_open(struct rdb_decoder *d, const char *p, size_t n) {
 /* The next item's elements from the blob: 1 with t[] filled, 0 at its end,
  * or RDB_RC_ERR (as -1) when the blob is malformed or ends inside an item. */
 static int rdb_blob_next(struct rdb_decoder *d, struct rdb_elem t[3]) {
-    char err[192] = "";
+    char err[192];
+    err[0] = '\0';
     int r = -1;
     if (d->v.blob_kind == RDB_BLOB_ZIPMAP) {
         r = zipmap_iter_next(&d->v.it.zm, &t[0], &t[1], err, sizeof(err));

@@ -10,7 +10,7 @@
 #define VALUE_CLASS_STEPS 4
 #define VALUE_CLASSES ((16 - VALUE_CLASS_MIN_SHIFT) * VALUE_CLASS_STEPS + 1)
 /* Bytes of freed buffers a thread keeps at most, over all classes. */
-#define VALUE_POOL_MAX_BYTES ((size_t)4 << 20)
+#define VALUE_POOL_MAX_BYTES ((size_t)16 << 20)
 
 /* The freed buffers of one class: a stack of pointers, so that keeping or
  * reusing a buffer touches none of its bytes. */

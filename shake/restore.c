@@ -32,7 +32,7 @@
 #include "shake/target_fit.h"
 #include "writer/writer.h"
 
-#define RESTORE_READ_BLOCK (1024 * 1024)
+#define RESTORE_READ_BLOCK (128 * 1024)
 #define RESTORE_ENTRIES_PER_PUMP 4096
 
 enum restore_phase {
