@@ -1,5 +1,5 @@
-/* lzf.h -- LZF decompression of RDB strings (liblzf's format, which Redis
- * writes). */
+/* lzf.h -- LZF decompression of RDB strings, through Debian's liblzf (the same
+ * algorithm Redis uses). */
 #ifndef SHAKE_READER_LZF_H
 #define SHAKE_READER_LZF_H
 
