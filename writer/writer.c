@@ -1849,6 +1849,9 @@ static int writer_plan_command(struct writer *writer, const struct shake_entry *
         snprintf(err, errlen, "%s", plan->message);
         return -1;
     }
+    /* The slot's routing state is read next, after the job is taken: start
+     * loading it now (it is cold by the time the stream brings the key again). */
+    if (writer->info.is_cluster && plan->slot >= 0) writer_prefetch_slot(writer, (unsigned)plan->slot);
     if (writer->info.is_cluster && entry->db != 0 && plan->kind != CMD_PLAN_DROP) {
         char name[160];
         size_t len = entry->argv_len[0] < 32 ? entry->argv_len[0] : 32;
@@ -1884,8 +1887,9 @@ static int writer_command_send(struct writer *writer, int index, struct shake_en
         return -1;
     }
     job->applied = 1;
-    job->commands = plan->commands; /* moved: the plan keeps its parts' slots only */
-    command_list_init(&plan->commands);
+    /* moved: one command into the job's slot (the plan keeps its array for the
+     * next command), several with their array */
+    command_list_move(&job->commands, &plan->commands);
     shake_entry_free(entry);
     if (plan->kind == CMD_PLAN_BROADCAST) {
         writer_job_broadcast(writer, job);
