@@ -100,13 +100,12 @@ void shake_value_buffer_trim(void) {
  * stream makes and frees an entry per command, and malloc pays for that in
  * searching its bins more than the entry costs to clear. Not under ASan, which
  * must see every entry's end. */
-#define ENTRY_POOL_MAX 256
 #if defined(__SANITIZE_ADDRESS__)
-#define ENTRY_POOL_KEPT 0
+#define ENTRY_POOL_MAX 0
 #else
-#define ENTRY_POOL_KEPT ENTRY_POOL_MAX
+#define ENTRY_POOL_MAX 256
 #endif
-static _Thread_local struct shake_entry *entry_pool[ENTRY_POOL_MAX];
+static _Thread_local struct shake_entry *entry_pool[ENTRY_POOL_MAX + 1];
 static _Thread_local size_t entry_pool_count;
 
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
@@ -153,10 +152,12 @@ void shake_entry_free(struct shake_entry *entry) {
         if (entry->argv != entry->argv_inline) free(entry->argv);
     }
     if (entry->argv_len != entry->argv_len_inline) free(entry->argv_len);
-    if (entry_pool_count < ENTRY_POOL_KEPT) {
+#if ENTRY_POOL_MAX > 0
+    if (entry_pool_count < ENTRY_POOL_MAX) {
         entry_pool[entry_pool_count++] = entry;
         return;
     }
+#endif
     free(entry);
 }
 
