@@ -1608,8 +1608,12 @@ static struct writer_node *writer_pick_node(struct writer *writer, unsigned slot
         return writer->nodes[0];
     }
     int last = writer->slot_last[slot];
-    if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
     int owner = writer->slot_node[slot];
+    /* The usual case, with no redirection under way: the slot's latest commands
+     * went to its master, so that is where this one goes either way (and the
+     * node's per-slot count, a cache miss at the stream's rate, is not read). */
+    if (last >= 0 && last == owner) return writer->nodes[owner];
+    if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
     if (owner < 0) {
         /* Nobody serves the slot in our map: ask any master, it redirects or says
          * CLUSTERDOWN (retried). */
