@@ -8,6 +8,11 @@
  * when it has no whole command left: hiredis moves its whole unread buffer each
  * time it has consumed 1 KB, so feeding it megabytes of backlog at once would make
  * every parse cost the size of the backlog.
+ *
+ * redisReader builds no redisReply here: its object functions are ours, and build
+ * the CMD entry itself as the command is parsed (the array makes the entry, each
+ * bulk string its argument), so a command costs no allocation beyond what the
+ * entry owns. Anything but a flat array of bulk strings is refused as it is met.
  */
 #include "reader/cmd_stream.h"
 
@@ -24,10 +29,8 @@
 #define CMD_STREAM_SLICE (64 * 1024)
 
 struct cmd_stream {
-    redisReader *reader;  /* owned */
-    redisReplyObjectFunctions functions; /* hiredis' defaults, with createArray checked */
-    void *(*create_array)(const redisReadTask *task, int elements); /* hiredis' own */
-    const char *rejected; /* why cmd_stream_create_array refused an array, or NULL */
+    redisReader *reader; /* owned */
+    const char *rejected; /* why an object function refused what it was given, or NULL */
     int source;
     int db;
     uint64_t fed_end;     /* stream offset just after the last byte given to the reader */
@@ -37,34 +40,77 @@ struct cmd_stream {
     char error[256];
 };
 
-/* Refuses what no command looks like before redisReader allocates for it: a
- * nested array, or an argument count past CMD_STREAM_MAX_ARGS. hiredis then fails
- * the parse (as out of memory); cmd_stream_next reports the real reason. */
-static void *cmd_stream_create_array(const redisReadTask *task, int elements) {
+/* redisReader's object functions. The object of a command (the root array) is
+ * its CMD entry; an argument's object is the entry too (hiredis only needs it
+ * not NULL). hiredis frees a half-built root with freeObject when the reader
+ * fails or is freed. Returning NULL fails the parse (hiredis says "out of
+ * memory"); cmd_stream_next then reports `rejected` when it is set. */
+static void *cmd_stream_reject(const redisReadTask *task, const char *why) {
     struct cmd_stream *stream = task->privdata;
-    if (task->parent != NULL) {
-        stream->rejected = "a nested array: a command is a flat array of bulk strings";
-        return NULL;
-    }
-    if (elements > CMD_STREAM_MAX_ARGS) {
-        stream->rejected = "an array header with more than 16777216 arguments";
-        return NULL;
-    }
-    return stream->create_array(task, elements);
+    stream->rejected = why;
+    return NULL;
 }
+
+/* Refuses what no command looks like before anything is allocated for it: a
+ * nested array, or an argument count past CMD_STREAM_MAX_ARGS. */
+static void *cmd_stream_create_array(const redisReadTask *task, int elements) {
+    if (task->parent != NULL)
+        return cmd_stream_reject(task, "a nested array: a command is a flat array of bulk strings");
+    if (elements > CMD_STREAM_MAX_ARGS)
+        return cmd_stream_reject(task, "an array header with more than 16777216 arguments");
+    struct cmd_stream *stream = task->privdata;
+    stream->rejected = "out of memory";
+    struct shake_entry *entry = shake_entry_new(SHAKE_ENTRY_CMD);
+    if (entry == NULL) return NULL;
+    entry->source = stream->source;
+    if (shake_entry_set_argc(entry, elements) != 0) {
+        shake_entry_free(entry);
+        return NULL;
+    }
+    stream->rejected = NULL;
+    return entry;
+}
+
+/* One argument: its bytes, NUL-terminated, into the entry's argv. */
+static void *cmd_stream_create_string(const redisReadTask *task, char *str, size_t len) {
+    if (task->parent == NULL || task->type != REDIS_REPLY_STRING)
+        return cmd_stream_reject(task, "expected a command (an array of bulk strings)");
+    struct shake_entry *entry = task->parent->obj;
+    char *arg = malloc(len + 1);
+    if (arg == NULL) return cmd_stream_reject(task, "out of memory");
+    memcpy(arg, str, len);
+    arg[len] = '\0';
+    entry->argv[task->idx] = arg;
+    entry->argv_len[task->idx] = len;
+    return entry;
+}
+
+static void *cmd_stream_create_integer(const redisReadTask *task, long long value) {
+    (void)value;
+    return cmd_stream_reject(task, "expected a command (an array of bulk strings)");
+}
+
+static void *cmd_stream_create_nil(const redisReadTask *task) {
+    return cmd_stream_reject(task, "expected a command (an array of bulk strings)");
+}
+
+static void cmd_stream_free_object(void *object) {
+    shake_entry_free(object);
+}
+
+static redisReplyObjectFunctions cmd_stream_functions = {
+    cmd_stream_create_string, cmd_stream_create_array, cmd_stream_create_integer,
+    cmd_stream_create_nil, cmd_stream_free_object,
+};
 
 struct cmd_stream *cmd_stream_new(int source, uint64_t offset, int db) {
     struct cmd_stream *stream = calloc(1, sizeof(*stream));
     if (stream == NULL) return NULL;
-    stream->reader = redisReaderCreate();
+    stream->reader = redisReaderCreateWithFunctions(&cmd_stream_functions);
     if (stream->reader == NULL) {
         free(stream);
         return NULL;
     }
-    stream->functions = *stream->reader->fn;
-    stream->create_array = stream->functions.createArray;
-    stream->functions.createArray = cmd_stream_create_array;
-    stream->reader->fn = &stream->functions;
     stream->reader->privdata = stream;
     stream->source = source;
     stream->db = db;
@@ -146,38 +192,6 @@ size_t cmd_stream_buffered(const struct cmd_stream *stream) {
     return (size_t)(stream->fed_end - stream->offset) + (stream->held_end - stream->held_start);
 }
 
-/* Move a command reply's bulk strings into a new CMD entry. */
-static struct shake_entry *cmd_stream_entry_from_reply(struct cmd_stream *stream,
-                                                       redisReply *reply) {
-    struct shake_entry *entry = shake_entry_new(SHAKE_ENTRY_CMD);
-    if (entry == NULL) return NULL;
-    entry->source = stream->source;
-    entry->argc = (int)reply->elements;
-    entry->argv = calloc(reply->elements, sizeof(char *));
-    entry->argv_len = calloc(reply->elements, sizeof(size_t));
-    if (entry->argv == NULL || entry->argv_len == NULL) goto oom;
-    for (size_t i = 0; i < reply->elements; i++) {
-        redisReply *arg = reply->element[i];
-        entry->argv[i] = malloc(arg->len + 1);
-        if (entry->argv[i] == NULL) goto oom;
-        memcpy(entry->argv[i], arg->str, arg->len);
-        entry->argv[i][arg->len] = '\0';
-        entry->argv_len[i] = arg->len;
-    }
-    return entry;
-oom:
-    shake_entry_free(entry);
-    return NULL;
-}
-
-static int cmd_stream_is_command(const redisReply *reply) {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) return 0;
-    for (size_t i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING) return 0;
-    }
-    return 1;
-}
-
 /* SELECT changes the db of every later command. */
 static int cmd_stream_track_select(struct cmd_stream *stream, const struct shake_entry *entry) {
     if (entry->argc != 2 || strcasecmp(entry->argv[0], "select") != 0) return 0;
@@ -199,14 +213,11 @@ enum cmd_stream_status cmd_stream_next(struct cmd_stream *stream, struct shake_e
         if (!cmd_stream_give_slice(stream, &oom))
             return oom ? cmd_stream_fail(stream, "out of memory") : CMD_STREAM_NEED_MORE;
     }
-    redisReply *reply = parsed;
-    if (!cmd_stream_is_command(reply)) {
-        freeReplyObject(reply);
+    struct shake_entry *entry = parsed;
+    if (entry->argc == 0) {
+        shake_entry_free(entry);
         return cmd_stream_fail(stream, "expected a command (an array of bulk strings)");
     }
-    struct shake_entry *entry = cmd_stream_entry_from_reply(stream, reply);
-    freeReplyObject(reply);
-    if (entry == NULL) return cmd_stream_fail(stream, "out of memory");
     if (cmd_stream_track_select(stream, entry) != 0) {
         shake_entry_free(entry);
         return cmd_stream_fail(stream, "SELECT with a bad db number");

@@ -45,6 +45,7 @@ struct conn {
     int fd;
     ev_io read_watcher;
     ev_io write_watcher;
+    ev_prepare flush_prepare; /* output queued: write it before the loop sleeps */
     ev_timer connect_timer;
 
     /* Output: bytes [out_start, out_end) of out_buf are still to be written. */
@@ -73,6 +74,8 @@ struct conn {
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *watcher, int revents);
+static void conn_on_prepare(struct ev_loop *loop, ev_prepare *watcher, int revents);
+static int conn_flush(struct conn *conn);
 static void conn_on_connect_timeout(struct ev_loop *loop, ev_timer *timer, int revents);
 
 struct conn *conn_new(struct ev_loop *loop, const char *host, int port, int connect_timeout_ms,
@@ -97,6 +100,8 @@ struct conn *conn_new(struct ev_loop *loop, const char *host, int port, int conn
     conn->read_watcher.data = conn;
     ev_init(&conn->write_watcher, conn_on_io);
     conn->write_watcher.data = conn;
+    ev_prepare_init(&conn->flush_prepare, conn_on_prepare);
+    conn->flush_prepare.data = conn;
     ev_init(&conn->connect_timer, conn_on_connect_timeout);
     conn->connect_timer.data = conn;
     return conn;
@@ -127,6 +132,7 @@ void conn_close(struct conn *conn) {
     conn->io_sticky = 0;
     conn->io_error[0] = '\0';
     conn->out_blocked = 0;
+    ev_prepare_stop(conn->loop, &conn->flush_prepare);
     ev_io_stop(conn->loop, &conn->read_watcher);
     ev_io_stop(conn->loop, &conn->write_watcher);
     ev_timer_stop(conn->loop, &conn->connect_timer);
@@ -388,11 +394,34 @@ int conn_send(struct conn *conn, const char *buf, size_t len) {
         }
         if (conn->out_start == conn->out_end) conn->out_start = conn->out_end = 0;
     }
+    /* The rest is written once the loop has nothing else to do (one send for
+     * everything queued meanwhile), or by the write watcher once the socket has
+     * room again. */
     if (conn->out_end > conn->out_start && !conn->write_wants_read &&
         !ev_is_active(&conn->write_watcher)) {
-        ev_io_start(conn->loop, &conn->write_watcher);
+        /* TLS keeps the watcher: a record written before the loop reads could
+         * turn a server's alert (the reason) into a reset (no reason). */
+        if (conn->out_blocked || conn->ssl != NULL)
+            ev_io_start(conn->loop, &conn->write_watcher);
+        else
+            ev_prepare_start(conn->loop, &conn->flush_prepare);
     }
     return 0;
+}
+
+/* Before the loop waits: write the output queued during this iteration at once,
+ * with no round through the write watcher (which would cost epoll changes and a
+ * wake-up per batch); only what the socket refuses waits for it to be writable. */
+static void conn_on_prepare(struct ev_loop *loop, ev_prepare *watcher, int revents) {
+    (void)revents;
+    struct conn *conn = watcher->data;
+    ev_prepare_stop(loop, watcher);
+    if (conn->state != CONN_CONNECTED || conn->write_wants_read ||
+        ev_is_active(&conn->write_watcher) || conn->out_end == conn->out_start)
+        return;
+    if (conn_flush(conn) < 0) return; /* conn_fail reported it; conn may be gone */
+    if (conn->out_end > conn->out_start && !conn->write_wants_read)
+        ev_io_start(conn->loop, &conn->write_watcher);
 }
 
 /* TCP (and TLS) are up: start reading, write what the owner queued, tell it. */

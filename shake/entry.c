@@ -3,6 +3,7 @@
 #include "shake/entry.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Size classes of value buffers: four per power of two from 2^7 bytes up to
  * SHAKE_VALUE_BUFFER_POOLED, so that rounding up wastes at most a quarter. */
@@ -95,14 +96,48 @@ void shake_value_buffer_trim(void) {
     value_pool_bytes = 0;
 }
 
+/* Released entries kept per thread for the next shake_entry_new: a replication
+ * stream makes and frees an entry per command, and malloc pays for that in
+ * searching its bins more than the entry costs to clear. Not under ASan, which
+ * must see every entry's end. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ENTRY_POOL_MAX 0
+#else
+#define ENTRY_POOL_MAX 256
+#endif
+static _Thread_local struct shake_entry *entry_pool[ENTRY_POOL_MAX + 1];
+static _Thread_local size_t entry_pool_count;
+
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
-    struct shake_entry *entry = calloc(1, sizeof(*entry));
-    if (entry == NULL) return NULL;
+    struct shake_entry *entry;
+    if (entry_pool_count > 0) {
+        entry = entry_pool[--entry_pool_count];
+        memset(entry, 0, sizeof(*entry));
+    } else {
+        entry = calloc(1, sizeof(*entry));
+        if (entry == NULL) return NULL;
+    }
     entry->kind = kind;
     entry->expire_ms = SHAKE_NO_EXPIRE;
     entry->idle_s = -1;
     entry->freq = -1;
     return entry;
+}
+
+int shake_entry_set_argc(struct shake_entry *entry, int argc) {
+    entry->argc = 0;
+    if (argc <= 0) return 0;
+    if (argc <= SHAKE_ARGV_INLINE) {
+        entry->argv = entry->argv_inline;
+        entry->argv_len = entry->argv_len_inline;
+        memset(entry->argv_inline, 0, sizeof(entry->argv_inline));
+    } else {
+        entry->argv = calloc((size_t)argc, sizeof(char *));
+        entry->argv_len = calloc((size_t)argc, sizeof(size_t));
+        if (entry->argv == NULL || entry->argv_len == NULL) return -1;
+    }
+    entry->argc = argc;
+    return 0;
 }
 
 void shake_entry_free(struct shake_entry *entry) {
@@ -114,10 +149,21 @@ void shake_entry_free(struct shake_entry *entry) {
     if (entry->argv != NULL) {
         for (int i = 0; i < entry->argc; i++)
             free(entry->argv[i]);
-        free(entry->argv);
+        if (entry->argv != entry->argv_inline) free(entry->argv);
     }
-    free(entry->argv_len);
+    if (entry->argv_len != entry->argv_len_inline) free(entry->argv_len);
+#if ENTRY_POOL_MAX > 0
+    if (entry_pool_count < ENTRY_POOL_MAX) {
+        entry_pool[entry_pool_count++] = entry;
+        return;
+    }
+#endif
     free(entry);
+}
+
+void shake_entry_trim(void) {
+    while (entry_pool_count > 0)
+        free(entry_pool[--entry_pool_count]);
 }
 
 size_t shake_entry_size(const struct shake_entry *entry) {

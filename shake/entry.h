@@ -93,6 +93,9 @@ struct shake_item {
 
 #define SHAKE_NO_EXPIRE (-1)
 
+/* CMD arguments whose arrays live inside the entry: SET key value PXAT ms is 5. */
+#define SHAKE_ARGV_INLINE 6
+
 struct shake_entry {
     enum shake_entry_kind kind;
     int source;      /* index of the shard or file that produced it */
@@ -122,14 +125,24 @@ struct shake_entry {
     size_t nitems;
     char *arena;
 
-    /* CMD */
+    /* CMD: each argv[i] is malloc'd (NUL-terminated); the arrays are argv_inline and
+       argv_len_inline for up to SHAKE_ARGV_INLINE arguments (shake_entry_set_argc),
+       else malloc'd */
     int argc;
     char **argv;
     size_t *argv_len;
+    char *argv_inline[SHAKE_ARGV_INLINE];
+    size_t argv_len_inline[SHAKE_ARGV_INLINE];
 };
 
+/* Released entries are kept per thread (a bounded number) for the next
+ * shake_entry_new; shake_entry_trim frees the calling thread's. */
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind);
 void shake_entry_free(struct shake_entry *entry);
+void shake_entry_trim(void);
+/* Room for `argc` CMD arguments, all NULL (inside the entry when few). Returns 0,
+ * or -1 when out of memory (shake_entry_free still releases the entry). */
+int shake_entry_set_argc(struct shake_entry *entry, int argc);
 
 /* Approximate bytes held by an entry, for queue and batch bounds. */
 size_t shake_entry_size(const struct shake_entry *entry);

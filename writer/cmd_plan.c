@@ -55,7 +55,7 @@ static int name_is(const char *arg, size_t len, const char *name) {
 
 /* FUNCTION and SCRIPT subcommands that change every master's scripts. */
 static int is_broadcast_subcommand(int argc, const char *const *argv, const size_t *argv_len) {
-    if (argc < 2) return 0;
+    if (argc < 2 || (argv_len[0] != 8 && argv_len[0] != 6)) return 0;
     if (name_is(argv[0], argv_len[0], "function"))
         return name_is(argv[1], argv_len[1], "load") || name_is(argv[1], argv_len[1], "delete") ||
                name_is(argv[1], argv_len[1], "flush") || name_is(argv[1], argv_len[1], "restore");
@@ -64,25 +64,31 @@ static int is_broadcast_subcommand(int argc, const char *const *argv, const size
     return 0;
 }
 
-/* The class of a command, by its name (and subcommand). */
+/* The class of a command, by its name (and subcommand). The names are told
+ * apart by length first: this runs for every command of the stream. */
 static enum plan_class plan_classify(int argc, const char *const *argv, const size_t *argv_len) {
+#define PLAN_NAME(name, class) {name, sizeof(name) - 1, class}
     static const struct {
         const char *name;
+        size_t len;
         enum plan_class class;
     } names[] = {
-        {"ping", PLAN_CLASS_DROP},         {"replconf", PLAN_CLASS_DROP},
-        {"select", PLAN_CLASS_DROP},       {"publish", PLAN_CLASS_PUBLISH},
-        {"spublish", PLAN_CLASS_SPUBLISH}, {"multi", PLAN_CLASS_MULTI},
-        {"exec", PLAN_CLASS_EXEC},         {"flushall", PLAN_CLASS_BROADCAST},
-        {"flushdb", PLAN_CLASS_BROADCAST}, {"del", PLAN_CLASS_SPLIT_KEYS},
-        {"unlink", PLAN_CLASS_SPLIT_KEYS}, {"exists", PLAN_CLASS_SPLIT_KEYS},
-        {"touch", PLAN_CLASS_SPLIT_KEYS},  {"mset", PLAN_CLASS_MSET},
-        {"msetnx", PLAN_CLASS_MSETNX},     {"rename", PLAN_CLASS_RENAME},
-        {"renamenx", PLAN_CLASS_RENAMENX},
+        PLAN_NAME("ping", PLAN_CLASS_DROP),         PLAN_NAME("replconf", PLAN_CLASS_DROP),
+        PLAN_NAME("select", PLAN_CLASS_DROP),       PLAN_NAME("publish", PLAN_CLASS_PUBLISH),
+        PLAN_NAME("spublish", PLAN_CLASS_SPUBLISH), PLAN_NAME("multi", PLAN_CLASS_MULTI),
+        PLAN_NAME("exec", PLAN_CLASS_EXEC),         PLAN_NAME("flushall", PLAN_CLASS_BROADCAST),
+        PLAN_NAME("flushdb", PLAN_CLASS_BROADCAST), PLAN_NAME("del", PLAN_CLASS_SPLIT_KEYS),
+        PLAN_NAME("unlink", PLAN_CLASS_SPLIT_KEYS), PLAN_NAME("exists", PLAN_CLASS_SPLIT_KEYS),
+        PLAN_NAME("touch", PLAN_CLASS_SPLIT_KEYS),  PLAN_NAME("mset", PLAN_CLASS_MSET),
+        PLAN_NAME("msetnx", PLAN_CLASS_MSETNX),     PLAN_NAME("rename", PLAN_CLASS_RENAME),
+        PLAN_NAME("renamenx", PLAN_CLASS_RENAMENX),
     };
+#undef PLAN_NAME
     if (is_broadcast_subcommand(argc, argv, argv_len)) return PLAN_CLASS_BROADCAST;
+    size_t len = argv_len[0];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (name_is(argv[0], argv_len[0], names[i].name)) return names[i].class;
+        if (len == names[i].len && strncasecmp(argv[0], names[i].name, len) == 0)
+            return names[i].class;
     return PLAN_CLASS_OTHER;
 }
 
@@ -177,6 +183,34 @@ void cmd_plan_free(struct cmd_plan *plan) {
     cmd_plan_init(plan);
 }
 
+/* What one build leaves for the next: nothing but the storage of parts and
+ * commands, which cmd_plan_build reuses (it plans a command per call, at the
+ * stream's rate). */
+static void plan_reset(struct cmd_plan *plan) {
+    command_list_reset(&plan->commands);
+    free(plan->part_argv);
+    free(plan->part_argv_len);
+    plan->part_argv = NULL;
+    plan->part_argv_len = NULL;
+    plan->part_count = 0;
+    plan->kind = CMD_PLAN_DROP;
+    plan->reason = CMD_PLAN_REASON_NONE;
+    plan->slot = CMD_PLAN_NO_SLOT;
+    plan->key_index = -1;
+    memset(&plan->rename, 0, sizeof(plan->rename));
+    plan->message[0] = '\0';
+}
+
+/* Room for `count` parts. Returns 0 or -1 (memory). */
+static int plan_reserve_parts(struct cmd_plan *plan, size_t count) {
+    if (count <= plan->part_capacity) return 0;
+    struct cmd_plan_part *parts = realloc(plan->parts, count * sizeof(*parts));
+    if (parts == NULL) return -1;
+    plan->parts = parts;
+    plan->part_capacity = count;
+    return 0;
+}
+
 /* Encode parts[i] into the command list. Returns 0 or -1 (memory). */
 static int plan_encode_parts(struct cmd_plan *plan) {
     for (size_t i = 0; i < plan->part_count; i++) {
@@ -190,8 +224,7 @@ static int plan_encode_parts(struct cmd_plan *plan) {
 /* A plan of `kind` whose one part is the whole command as received. */
 static int plan_whole(struct cmd_plan *plan, enum cmd_plan_kind kind, int slot, int argc,
                       const char *const *argv, const size_t *argv_len) {
-    plan->parts = malloc(sizeof(*plan->parts));
-    if (plan->parts == NULL) return -1;
+    if (plan_reserve_parts(plan, 1) != 0) return -1;
     plan->parts[0] = (struct cmd_plan_part){slot, argc, argv, argv_len};
     plan->part_count = 1;
     plan->kind = kind;
@@ -269,10 +302,10 @@ static int plan_split(struct cmd_plan *plan, int group, const char *name, size_t
         units[i] = (struct split_unit){(int)key_hash_slot(argv[key], argv_len[key]), (int)i, 0};
     }
     size_t groups = split_group(units, count);
-    plan->parts = malloc(groups * sizeof(*plan->parts));
+    int reserved = plan_reserve_parts(plan, groups);
     plan->part_argv = malloc((groups + (size_t)argc - 1) * sizeof(*plan->part_argv));
     plan->part_argv_len = malloc((groups + (size_t)argc - 1) * sizeof(*plan->part_argv_len));
-    if (plan->parts == NULL || plan->part_argv == NULL || plan->part_argv_len == NULL) {
+    if (reserved != 0 || plan->part_argv == NULL || plan->part_argv_len == NULL) {
         free(units);
         return -1;
     }
@@ -378,7 +411,7 @@ static int plan_by_class(struct cmd_plan *plan, enum plan_class class, int argc,
 int cmd_plan_build(struct cmd_plan *plan, const struct cmd_table *table, int argc,
                    const char *const *argv, const size_t *argv_len,
                    const struct cmd_plan_options *options) {
-    cmd_plan_free(plan);
+    plan_reset(plan);
     if (argc < 1) return plan_unsupported(plan, CMD_PLAN_REASON_MALFORMED, "", 0, "empty command");
     enum plan_class class = plan_classify(argc, argv, argv_len);
     int rc = plan_by_class(plan, class, argc, argv, argv_len, options);

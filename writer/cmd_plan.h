@@ -86,8 +86,9 @@ struct cmd_plan {
     enum cmd_plan_reason reason; /* UNSUPPORTED only */
     int slot;                    /* SINGLE: the slot of every key, or CMD_PLAN_NO_SLOT */
     int key_index;               /* argv index of the first key, -1 when none or not looked for */
-    struct cmd_plan_part *parts; /* owned */
+    struct cmd_plan_part *parts; /* owned; kept from build to build */
     size_t part_count;
+    size_t part_capacity;
     struct command_list commands;       /* commands.items[i] encodes parts[i] */
     struct cmd_plan_rename rename;      /* RENAME only */
     char message[CMD_PLAN_MESSAGE_MAX]; /* UNSUPPORTED: names the command and its keys */

@@ -1,7 +1,7 @@
 /* command.c -- the command list shared by the builders and the router. */
 #include "writer/command.h"
 
-#include <hiredis.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,14 +41,55 @@ static int command_list_reserve(struct command_list *list) {
     return 0;
 }
 
+/* Decimal digits of n. */
+static size_t command_digits(size_t n) {
+    size_t digits = 1;
+    while (n >= 10) {
+        n /= 10;
+        digits++;
+    }
+    return digits;
+}
+
+/* Write n in decimal at `out` (exactly `digits` bytes); returns the end. */
+static char *command_put_number(char *out, size_t n, size_t digits) {
+    for (size_t i = digits; i > 0; i--) {
+        out[i - 1] = (char)('0' + n % 10);
+        n /= 10;
+    }
+    return out + digits;
+}
+
+/* The RESP multi-bulk encoding, as redisFormatCommandArgv makes it, without its
+ * printf per argument; the buffer is a value buffer (freed in bursts as replies
+ * arrive, so kept for reuse rather than handed back to malloc). */
 int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,
                              const size_t *argv_len) {
-    if (command_list_reserve(list) != 0) return -1;
-    char *resp = NULL;
-    /* redisFormatCommandArgv only reads argv; its prototype lacks the const. */
-    long long len = redisFormatCommandArgv(&resp, argc, (const char **)argv, argv_len);
-    if (len < 0) return -1;
-    return command_list_append_resp(list, resp, (size_t)len);
+    if (argc < 0 || command_list_reserve(list) != 0) return -1;
+    size_t argc_digits = command_digits((size_t)argc);
+    size_t total = 1 + argc_digits + 2;
+    for (int i = 0; i < argc; i++) total += 1 + command_digits(argv_len[i]) + 2 + argv_len[i] + 2;
+    size_t cap;
+    char *resp = shake_value_buffer_alloc(total, &cap);
+    if (resp == NULL) return -1;
+    char *at = resp;
+    *at++ = '*';
+    at = command_put_number(at, (size_t)argc, argc_digits);
+    *at++ = '\r';
+    *at++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        *at++ = '$';
+        at = command_put_number(at, argv_len[i], command_digits(argv_len[i]));
+        *at++ = '\r';
+        *at++ = '\n';
+        if (argv_len[i] > 0) memcpy(at, argv[i], argv_len[i]);
+        at += argv_len[i];
+        *at++ = '\r';
+        *at++ = '\n';
+    }
+    if (command_list_append_resp(list, resp, total) != 0) return -1; /* cannot fail: reserved */
+    list->items[list->count - 1].cap = cap;
+    return 0;
 }
 
 int command_list_append_resp(struct command_list *list, char *resp, size_t len) {
@@ -79,4 +120,30 @@ void command_list_clear(struct command_list *list) {
         command_free_resp(&list->items[i]);
     if (list->items != list->slot) free(list->items);
     command_list_init(list);
+}
+
+void command_list_reset(struct command_list *list) {
+    for (size_t i = 0; i < list->count; i++)
+        command_free_resp(&list->items[i]);
+    list->count = 0;
+}
+
+void command_list_move(struct command_list *to, struct command_list *from) {
+    assert(to->count == 0 && (from->items != from->slot || from->items == NULL));
+    if (to->items != NULL && to->items != to->slot) free(to->items);
+    if (from->count == 1 && to->slot != NULL) {
+        /* The usual one command: into to's slot; from keeps its array for reuse. */
+        to->slot[0] = from->items[0];
+        to->items = to->slot;
+        to->count = 1;
+        to->capacity = 1;
+        from->count = 0;
+        return;
+    }
+    to->items = from->items;
+    to->count = from->count;
+    to->capacity = from->capacity;
+    from->items = NULL;
+    from->count = 0;
+    from->capacity = 0;
 }

@@ -5,8 +5,8 @@
  * go. Every command built for a KEY or CHUNK entry touches only that entry's key,
  * so all of them route to the key's slot.
  *
- * Ownership: the list owns each command's bytes (allocated by hiredis'
- * redisFormatCommandArgv or handed over with command_list_append_resp, released
+ * Ownership: the list owns each command's bytes (a value buffer from
+ * command_list_append_argv, or handed over with command_list_append_resp, released
  * with command_free_resp: free(), or the value buffers' own release).
  */
 #ifndef SHAKE_WRITER_COMMAND_H
@@ -38,7 +38,7 @@ void command_list_init(struct command_list *list);
 /* The same, with `slot` (owned by the caller, outliving the list) for the first
  * command. */
 void command_list_init_with_slot(struct command_list *list, struct command *slot);
-/* Encode argv with redisFormatCommandArgv and append it. Returns 0, or -1 when out
+/* Encode argv as RESP (what redisFormatCommandArgv makes) and append it. Returns 0, or -1 when out
  * of memory. */
 int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,
                              const size_t *argv_len);
@@ -51,5 +51,11 @@ int command_list_append_resp(struct command_list *list, char *resp, size_t len);
 void command_free_resp(struct command *command);
 /* Release every command and reset the list to empty (keeps nothing). */
 void command_list_clear(struct command_list *list);
+/* Release every command but keep the array, for the next commands. */
+void command_list_reset(struct command_list *list);
+/* Move every command of `from` to `to` (empty). One command goes into to's slot
+ * when it has one, and `from` keeps its array; otherwise the array moves and
+ * `from` is left empty. `from` must not use a slot of its own. */
+void command_list_move(struct command_list *to, struct command_list *from);
 
 #endif

@@ -553,7 +553,7 @@ static int rewrite_function(const struct rewrite_ctx *ctx) {
 /* Drops what this call appended, so that a failed entry leaves no half of itself. */
 static void rewrite_rollback(struct command_list *out, size_t count) {
     while (out->count > count)
-        free(out->items[--out->count].resp);
+        command_free_resp(&out->items[--out->count]);
 }
 
 int rewrite_build(const struct shake_entry *entry, const struct rewrite_options *options,

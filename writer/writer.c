@@ -1608,8 +1608,12 @@ static struct writer_node *writer_pick_node(struct writer *writer, unsigned slot
         return writer->nodes[0];
     }
     int last = writer->slot_last[slot];
-    if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
     int owner = writer->slot_node[slot];
+    /* The usual case, with no redirection under way: the slot's latest commands
+     * went to its master, so that is where this one goes either way (and the
+     * node's per-slot count, a cache miss at the stream's rate, is not read). */
+    if (last >= 0 && last == owner) return writer->nodes[owner];
+    if (last >= 0 && writer->nodes[last]->slot_inflight[slot] > 0) return writer->nodes[last];
     if (owner < 0) {
         /* Nobody serves the slot in our map: ask any master, it redirects or says
          * CLUSTERDOWN (retried). */
@@ -1849,6 +1853,9 @@ static int writer_plan_command(struct writer *writer, const struct shake_entry *
         snprintf(err, errlen, "%s", plan->message);
         return -1;
     }
+    /* The slot's routing state is read next, after the job is taken: start
+     * loading it now (it is cold by the time the stream brings the key again). */
+    if (writer->info.is_cluster && plan->slot >= 0) writer_prefetch_slot(writer, (unsigned)plan->slot);
     if (writer->info.is_cluster && entry->db != 0 && plan->kind != CMD_PLAN_DROP) {
         char name[160];
         size_t len = entry->argv_len[0] < 32 ? entry->argv_len[0] : 32;
@@ -1884,8 +1891,9 @@ static int writer_command_send(struct writer *writer, int index, struct shake_en
         return -1;
     }
     job->applied = 1;
-    job->commands = plan->commands; /* moved: the plan keeps its parts' slots only */
-    command_list_init(&plan->commands);
+    /* moved: one command into the job's slot (the plan keeps its array for the
+     * next command), several with their array */
+    command_list_move(&job->commands, &plan->commands);
     shake_entry_free(entry);
     if (plan->kind == CMD_PLAN_BROADCAST) {
         writer_job_broadcast(writer, job);

@@ -147,3 +147,50 @@ Test(cmd_stream, a_big_backlog_fed_at_once_parses_across_slices) {
     free(buf);
     cmd_stream_free(stream);
 }
+
+/* The object functions refuse what is not a flat array of bulk strings wherever it
+ * appears, also after some arguments were built (freed with the half-built entry:
+ * ASan's leak check sees it). */
+Test(cmd_stream, anything_but_bulk_strings_inside_a_command_is_an_error) {
+    static const char *bad[] = {
+        "*3\r\n$3\r\nSET\r\n:1\r\n$1\r\nv\r\n",      /* an integer argument */
+        "*3\r\n$3\r\nSET\r\n$-1\r\n$1\r\nv\r\n",     /* a nil argument */
+        "*3\r\n$3\r\nSET\r\n+k\r\n$1\r\nv\r\n",      /* a status argument */
+        "*2\r\n$3\r\nSET\r\n*1\r\n$1\r\nk\r\n",      /* a nested array */
+        "*0\r\n",                                    /* an empty array */
+        ":5\r\n",                                    /* an integer alone */
+        "*-1\r\n",                                   /* a nil array */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cmd_stream *stream = cmd_stream_new(0, 7, 0);
+        struct shake_entry *entry = NULL;
+        cmd_stream_feed(stream, bad[i], strlen(bad[i]));
+        cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_ERR, "input %zu", i);
+        cr_assert(strstr(cmd_stream_error(stream), "offset 7: ") == cmd_stream_error(stream));
+        cr_assert(strstr(cmd_stream_error(stream), "array") != NULL, "input %zu: %s", i,
+                  cmd_stream_error(stream));
+        cmd_stream_free(stream);
+    }
+}
+
+/* A command cut short is held half-built until the rest comes, or freed with the
+ * stream; one with more arguments than fit in the entry gets its own arrays. */
+Test(cmd_stream, half_built_and_long_commands) {
+    struct cmd_stream *stream = cmd_stream_new(0, 0, 0);
+    struct shake_entry *entry = NULL;
+    cmd_stream_feed(stream, "*8\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n", 22);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_NEED_MORE);
+    cmd_stream_feed(stream, "$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n$2\r\nff\r\n", 43);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_OK);
+    cr_assert_eq(entry->argc, 8);
+    cr_assert_str_eq(entry->argv[0], "RPUSH");
+    cr_assert_str_eq(entry->argv[7], "ff");
+    cr_assert_eq(entry->argv_len[7], 2);
+    cr_assert_eq(entry->offset, 65);
+    shake_entry_free(entry);
+    /* Half a command left in the reader when the stream is freed. */
+    cmd_stream_feed(stream, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n", 20);
+    cr_assert_eq(cmd_stream_next(stream, &entry), CMD_STREAM_NEED_MORE);
+    cmd_stream_free(stream);
+    shake_entry_trim();
+}

@@ -1,6 +1,7 @@
 /* test_command.c -- the command list: appending, growing, clearing, and the
  * in-owner slot for the first command (no allocation for one-command lists). */
 #include <criterion/criterion.h>
+#include <hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +77,60 @@ Test(command_list, a_value_buffer_command_goes_back_to_the_value_buffers) {
     shake_value_buffer_free(reused, again);
     command_list_clear(&list);
     shake_value_buffer_trim();
+}
+
+/* command_list_append_argv encodes what redisFormatCommandArgv does, byte for
+ * byte: empty, binary and multi-digit lengths, and many arguments. */
+Test(command_list, argv_encoding_is_redis_format_command_argv) {
+    char big[1234];
+    memset(big, 'b', sizeof(big));
+    const char *argv[12] = {"SET", "", "a\0b\r\n", big};
+    size_t lens[12] = {3, 0, 5, sizeof(big)};
+    for (int i = 4; i < 12; i++) {
+        argv[i] = "0123456789";
+        lens[i] = (size_t)i;
+    }
+    for (int argc = 1; argc <= 12; argc++) {
+        struct command_list list;
+        command_list_init(&list);
+        cr_assert_eq(command_list_append_argv(&list, argc, argv, lens), 0);
+        char *expected = NULL;
+        long long len = redisFormatCommandArgv(&expected, argc, argv, lens);
+        cr_assert_eq((long long)list.items[0].len, len, "argc %d", argc);
+        cr_assert(memcmp(list.items[0].resp, expected, (size_t)len) == 0, "argc %d", argc);
+        redisFreeCommand(expected);
+        command_list_clear(&list);
+    }
+    shake_value_buffer_trim();
+}
+
+/* One command moves into the destination's slot and the source keeps its array
+ * for the next one; several move with their array. */
+Test(command_list, move_puts_one_command_in_the_slot_and_several_with_their_array) {
+    struct command_list plan;
+    command_list_init(&plan);
+    cr_assert_eq(command_list_append_resp(&plan, text("one"), 3), 0);
+    struct command *array = plan.items;
+    struct command slot;
+    struct command_list job;
+    command_list_init_with_slot(&job, &slot);
+    command_list_move(&job, &plan);
+    cr_assert_eq(job.items, &slot);
+    cr_assert_eq(job.count, 1);
+    cr_assert_str_eq(slot.resp, "one");
+    cr_assert_eq(plan.count, 0);
+    cr_assert_eq(plan.items, array, "the array stays with the plan, for reuse");
+    command_list_clear(&job);
+
+    cr_assert_eq(command_list_append_resp(&plan, text("a"), 1), 0);
+    cr_assert_eq(command_list_append_resp(&plan, text("b"), 1), 0);
+    command_list_init_with_slot(&job, &slot);
+    command_list_move(&job, &plan);
+    cr_assert_eq(job.count, 2);
+    cr_assert_eq(job.items, array);
+    cr_assert_str_eq(job.items[1].resp, "b");
+    cr_assert_null(plan.items);
+    cr_assert_eq(plan.count, 0);
+    command_list_clear(&job);
+    command_list_clear(&plan);
 }
