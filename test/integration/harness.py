@@ -356,8 +356,12 @@ class Cluster:
         if not self.replicas:
             return True
         infos = [n.client().info("replication") for n in self.nodes]
-        return (sum(i.get("role") == "slave" and i.get("master_link_status") == "up" for i in infos)
-                == self.count * self.replicas)
+        if (sum(i.get("role") == "slave" and i.get("master_link_status") == "up" for i in infos)
+                != self.count * self.replicas):
+            return False
+        # Every node must also know them (gossip): CLUSTER SLOTS lists them with their master.
+        return all(len(r) - 3 == self.replicas for n in self.nodes
+                   for r in n.client().execute_command("CLUSTER", "SLOTS"))
 
     def masters(self):
         if not self.replicas:

@@ -104,36 +104,51 @@ def wait_promoted(cluster, replica, dead):
     cluster.nodes = [n for n in cluster.nodes if n is not dead] + [dead]  # nodes[0] stays alive
 
 
-def test_target_master_killed_before_its_replica_has_the_writes_loses_nothing(
-        servers, shakes, replicated_cluster, record_property):
-    """The replica is cut off (stopped, its link dropped), so writes the master acknowledges
-    cannot reach it; then the master is killed and the replica takes over. Those writes must
-    still end up on the target."""
-    target = replicated_cluster
-    victim = target.masters()[1]          # not nodes[0]: the address shake is given stays up
+def start_cut_off_sync(servers, shakes, target, conf=None):
+    """shake syncing a standalone source into `target`, a SeqWriter whose log and counter
+    live on the victim (a master that is not nodes[0]: the address shake is given stays up)
+    and another writing keys over every slot."""
+    victim = target.masters()[1]
     replica = target.replica_of(victim)
     assert replica is not None, "no replica of %s" % victim
     source = servers(source_config(), name="source")
-    p = shakes(shakes.config(source, target))
+    p = shakes(shakes.config(source, target, **(conf or {})))
     p.wait_for(RDB_RECEIVED, LOG_WAIT)
     writer = SeqWriter(source, name_on(target, victim)).start(max_seconds=120)
     spread = SeqWriter(source, "spread", idempotent_only=True).start(max_seconds=120)
     writer.wait_count(300)
     writer.wait_applied(target, 300, shake=p)
-    on_victim = victim.client()
+    return victim, replica, writer, spread, p
 
+
+def cut_off_then_kill(target, victim, replica, writer, p):
+    """Stop the victim's replica and drop its link, let the victim acknowledge more writes,
+    kill -9 the victim and make the replica take over. Returns how many RPUSHes the victim
+    acknowledged after the cut: they exist nowhere else."""
+    on_victim = victim.client()
     os.kill(replica.proc.pid, signal.SIGSTOP)
     on_victim.execute_command("CLIENT", "KILL", "TYPE", "replica")
     cut_at = on_victim.llen(writer.key(b"log"))
     wait_until(lambda: on_victim.llen(writer.key(b"log")) >= cut_at + 150, 10, shake=p,
                what="writes acknowledged by %s after its replica was cut off" % victim.address)
-    since = p.mark()
-    victim.proc.kill()                    # kill -9: the writes since cut_at exist nowhere else
+    killed_at = on_victim.llen(writer.key(b"log"))
+    victim.proc.kill()
     victim.proc.wait(timeout=10)
     os.kill(replica.proc.pid, signal.SIGCONT)
     replica.client().execute_command("CLUSTER", "FAILOVER", "TAKEOVER")
     wait_promoted(target, replica, victim)
+    return killed_at - cut_at
 
+
+def test_target_master_killed_before_its_replica_has_the_writes_loses_nothing(
+        servers, shakes, replicated_cluster, record_property):
+    """The replica is cut off (stopped, its link dropped), so writes the master acknowledges
+    cannot reach it; then the master is killed and the replica takes over. Those writes must
+    still end up on the target: shake held them (no WAIT confirmed them) and resends them."""
+    target = replicated_cluster
+    victim, replica, writer, spread, p = start_cut_off_sync(servers, shakes, target)
+    since = p.mark()
+    unreplicated = cut_off_then_kill(target, victim, replica, writer, p)
     writer.wait_count(writer.count + 300)
     writer.stop()
     spread.stop()
@@ -141,10 +156,33 @@ def test_target_master_killed_before_its_replica_has_the_writes_loses_nothing(
     spread.check(target)
     record_property("rpush_duplicates", rpush_dups)
     record_property("incr_duplicates", incr_dups)
-    print("\ntarget failover: %d writes, %d acknowledged by the dead master after its replica was cut "
-          "off; duplicates after resend: RPUSH %d, INCR %d"
-          % (writer.count, writer.count - cut_at, rpush_dups, incr_dups))
+    print("\ntarget failover: %d writes, %d acknowledged by the dead master and never replicated; "
+          "duplicates after resend: RPUSH %d, INCR %d" % (writer.count, unreplicated, rpush_dups, incr_dups))
     print("shake's log during the failover:\n  " + p.text(since).replace("\n", "\n  "))
+    m = p.find(r"target 127\.0\.0\.1:%d: resending (\d+) commands to the new master of their slots "
+               r"\(127\.0\.0\.1:%d\), (\d+) of them answered by" % (victim.port, replica.port), since)
+    assert m, "no resend to the promoted replica logged\n" + p.describe()
+    assert int(m.group(2)) > 0, "nothing held for the replica to confirm: %s" % m.group(0)
+    assert_stops_cleanly(p)
+
+
+def test_with_wait_replicas_0_writes_a_dead_master_never_replicated_are_lost(
+        servers, shakes, replicated_cluster):
+    """The same failover with `wait_replicas = 0`: shake counts a write as done as soon as
+    the master answers, so what the dead master never replicated is gone. This pins down
+    what the setting means, and that the scenario above really loses writes unless held."""
+    target = replicated_cluster
+    conf = {"extra_sections": {"target": {"wait_replicas": 0}}}
+    victim, replica, writer, spread, p = start_cut_off_sync(servers, shakes, target, conf)
+    unreplicated = cut_off_then_kill(target, victim, replica, writer, p)
+    writer.wait_count(writer.count + 300)
+    writer.stop()
+    spread.stop()
+    wait_until(lambda: client_for(target).exists(writer.key(b"seq", writer.count - 1)), 30, shake=p,
+               what="the last write on the target")
+    problems, _, _ = losses_and_duplicates(writer, target)
+    assert any("RPUSH elements lost" in x for x in problems), (
+        "expected the %d writes acknowledged after the cut to be lost, got %r" % (unreplicated, problems))
     assert_stops_cleanly(p)
 
 
