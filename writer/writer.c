@@ -3,7 +3,8 @@
  *
  * Owns: the target probe (AUTH, INFO, CONFIG GET, CLUSTER SLOTS, COMMAND), one
  * node per target master with its connection (conn.c) and its queues, the slot
- * routing, the reply checks, redirections, back-off and reconnects; for CMD
+ * routing, the reply checks, redirections, back-off and reconnects, replica
+ * confirmation (WAIT) and the hand-over of a lost node's work after a failover; for CMD
  * entries the I/O side of their plans (cmd_plan.c): the RENAME emulation, the
  * transaction buffers and on_unsupported; and, per source, the order in which
  * entries are acknowledged. It must not know which reader made an entry, nor how
@@ -12,7 +13,10 @@
  * Every command of an entry becomes an item that lives in exactly one queue of one
  * node until its reply: `unsent` (routed, not written: the node is connecting,
  * reconnecting or backing off), `sent` (written, awaiting its reply, in order),
- * `retry` (answered TRYAGAIN/CLUSTERDOWN/LOADING, waiting for the back-off). Order
+ * `retry` (answered TRYAGAIN/CLUSTERDOWN/LOADING, waiting for the back-off),
+ * `held` (answered by a master with replicas, waiting for a WAIT to confirm it on
+ * them: see replica_wait.h; resent to the slot's new master when the node is lost
+ * and the slot map moved its slots, a failover). Order
  * per key holds because a key's items always follow the same path: a new command
  * for a slot goes where the slot's previous commands still are (see
  * writer_pick_node), and a redirected item is answered before anything sent after

@@ -210,3 +210,48 @@ def test_target_master_killed_and_replica_promoted_automatically_loses_nothing(
     print("\nautomatic failover: %d writes; duplicates after resend: RPUSH %d, INCR %d"
           % (writer.count, rpush_dups, incr_dups))
     assert_stops_cleanly(p)
+
+
+def test_standalone_target_checkpoint_waits_for_its_replica(servers, shakes):
+    """`wait_replicas = 1` on a standalone target: while its replica is cut off, writes land
+    on the target but the checkpoint stays before them (a restart would resend them) and a
+    warning says why; once the replica is back, the checkpoint catches up."""
+    from livesync import read_checkpoint, replication_position
+    target = servers(name="target")
+    replica = servers({"replicaof": "%s %d" % (harness.HOST, target.port)}, name="target-replica")
+    wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", 15,
+               what="the target's replica linked")
+    source = servers(source_config(), name="source")
+    p = shakes(shakes.config(source, target, extra_sections={"target": {"wait_replicas": 1}}))
+    p.wait_for(RDB_RECEIVED, LOG_WAIT)
+    writer = SeqWriter(source, "w")
+    writer.start()
+    writer.wait_count(200)
+    writer.stop()
+    writer.wait_applied(target, writer.count - 1, shake=p)
+
+    def checkpoint_offset():
+        return read_checkpoint(shakes.checkpoint).get("standalone", (None, -1, 0))[1]
+    offset = replication_position(source)[1]
+    wait_until(lambda: checkpoint_offset() >= offset, 10, shake=p, what="the checkpoint at the source's offset")
+
+    try:
+        os.kill(replica.proc.pid, signal.SIGSTOP)
+        target.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
+        since = p.mark()
+        writer.start()
+        writer.wait_count(writer.count + 100)
+        writer.stop()
+        writer.wait_applied(target, writer.count - 1, shake=p)
+        p.wait_for(r"target 127\.0\.0\.1:%d: no replica has confirmed its writes for \d+ s" % target.port,
+                   15, since=since)
+        held_at = checkpoint_offset()
+        assert held_at < replication_position(source)[1], (
+            "the checkpoint moved past writes no replica has (%d)\n%s" % (held_at, p.describe()))
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    offset = replication_position(source)[1]
+    wait_until(lambda: checkpoint_offset() >= offset, 20, shake=p,
+               what="the checkpoint catching up once the replica is back")
+    writer.check(target)
+    assert_stops_cleanly(p)
