@@ -276,9 +276,9 @@ struct writer {
     struct writer_job *spare_jobs; /* finished jobs kept for reuse (owner: writer) */
     size_t spare_job_count;
 
-    int wait_refused;             /* wait_replicas = auto and a master refused WAIT */
-    ev_timer map_timer;           /* cluster: the periodic slot map refresh */
-    ev_tstamp refresh_asked_at;   /* the last slot map refresh after a WAIT went short */
+    int wait_refused;           /* wait_replicas = auto and a master refused WAIT */
+    ev_timer map_timer;         /* cluster: the periodic slot map refresh */
+    ev_tstamp refresh_asked_at; /* the last slot map refresh after a WAIT went short */
 
     int depth;          /* libev callbacks under way */
     int free_requested; /* writer_free called inside a callback */
