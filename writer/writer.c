@@ -1129,17 +1129,28 @@ static int writer_reroute_destination(struct writer_node *node, const struct wri
 }
 
 /* Move the items of `ring` that belong elsewhere now to the back of their new
- * node's `unsent`, in order; the others stay, in order. Returns how many moved,
- * and the last destination in *to. */
+ * node's `unsent`, in order; the others stay, in order. They are picked out first
+ * and queued after: queueing may flush a node and route more items here. Returns
+ * how many moved, and the last destination in *to. */
 static size_t writer_reroute_ring(struct writer_node *node, struct writer_ring *ring,
                                   unsigned fallback_slot, int *to) {
     struct writer *writer = node->writer;
-    size_t moved = 0, count = ring->count;
-    for (size_t i = 0; i < count && !writer_stopped(writer); i++) {
+    struct writer_ring moving = {0};
+    for (size_t i = 0, count = ring->count; i < count; i++) {
         struct writer_item item = writer_ring_pop_front(ring);
-        int destination = writer_reroute_destination(node, &item, fallback_slot);
-        if (destination < 0) {
+        if (writer_reroute_destination(node, &item, fallback_slot) < 0) {
             writer_ring_push_back(ring, item); /* a slot was just freed: no allocation */
+        } else if (writer_ring_push_back(&moving, item) < 0) {
+            writer_ring_push_back(ring, item);
+            writer_fail(writer, "target %s: out of memory", node->name);
+        }
+    }
+    size_t moved = 0;
+    while (moving.count > 0) {
+        struct writer_item item = writer_ring_pop_front(&moving);
+        int destination = writer_reroute_destination(node, &item, fallback_slot);
+        if (writer_stopped(writer) || destination < 0) { /* still this node's */
+            writer_ring_push_back(ring, item);
             continue;
         }
         writer_node_account_remove(node, &item);
@@ -1149,6 +1160,7 @@ static size_t writer_reroute_ring(struct writer_node *node, struct writer_ring *
         *to = destination;
         moved++;
     }
+    free(moving.items);
     return moved;
 }
 
