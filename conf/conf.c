@@ -369,6 +369,21 @@ static int set_target_batch_max_items(struct conf_parse *parse, const char *valu
     return 0;
 }
 
+static int set_target_wait_replicas(struct conf_parse *parse, const char *value, char *why,
+                                    size_t len) {
+    long n;
+    if (strcmp(value, "auto") == 0) {
+        parse->conf->target.wait_replicas = CONF_WAIT_REPLICAS_AUTO;
+        return 0;
+    }
+    if (conf_parse_int(value, 0, 100, &n) != 0) {
+        snprintf(why, len, "'%s' is not auto or a number of replicas from 0 to 100", value);
+        return -1;
+    }
+    parse->conf->target.wait_replicas = (int)n;
+    return 0;
+}
+
 static int set_target_connect_timeout_ms(struct conf_parse *parse, const char *value, char *why,
                                          size_t len) {
     return set_timeout_ms(&parse->conf->target.connect_timeout_ms, value, why, len);
@@ -751,6 +766,7 @@ static const struct conf_key conf_keys[] = {
     {"target", "connect_timeout_ms", set_target_connect_timeout_ms},
     {"target", "on_unsupported", set_target_on_unsupported},
     {"target", "forward_publish", set_target_forward_publish},
+    {"target", "wait_replicas", set_target_wait_replicas},
     CONF_TLS_KEYS(target),
     {"shake", "dir", set_shake_dir},
     {"shake", "log_level", set_shake_log_level},
@@ -996,6 +1012,7 @@ void conf_init(struct shake_conf *conf) {
     conf->target.batch_max_items = 512;
     conf->target.batch_max_bytes = 1024 * 1024;
     conf->target.connect_timeout_ms = 5000;
+    conf->target.wait_replicas = CONF_WAIT_REPLICAS_AUTO;
     conf->shake.dir = strdup("./shake-data");
     conf->shake.log_level = CONF_LOG_INFO;
     conf->shake.restore_max_bytes = 16 * 1024 * 1024;

@@ -75,6 +75,9 @@ struct conf_db_map_entry {
     int to;
 };
 
+/* [target] wait_replicas = auto: one replica on every cluster master that has some. */
+#define CONF_WAIT_REPLICAS_AUTO (-1)
+
 struct conf_target {
     char *host;           /* from address = host:port */
     int port;
@@ -89,6 +92,8 @@ struct conf_target {
     int connect_timeout_ms;
     enum conf_on_unsupported on_unsupported;
     int forward_publish;        /* replay PUBLISH on the target */
+    int wait_replicas;          /* replicas that must confirm a write before it counts as
+                                   acknowledged: CONF_WAIT_REPLICAS_AUTO or 0..N */
     struct conf_tls tls;
 };
 

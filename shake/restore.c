@@ -411,6 +411,13 @@ static void restore_on_key_error(void *ctx, const char *message) {
     log_error("%s", message);
 }
 
+/* The writer's notices (a target node lost, writes resent after a failover). */
+static void restore_on_writer_notice(void *ctx, const char *message) {
+    struct restore_job *job = ctx;
+    progress_clear(&job->progress);
+    log_warn("%s", message);
+}
+
 static void restore_on_tick(struct ev_loop *loop, ev_timer *watcher, int revents) {
     (void)loop, (void)revents;
     struct restore_job *job = watcher->data;
@@ -548,6 +555,7 @@ int restore_run(struct ev_loop *loop, const struct shake_conf *conf,
         .drained = restore_on_drained,
         .failed = restore_on_failed,
         .key_error = restore_on_key_error,
+        .notice = restore_on_writer_notice,
     };
     job.writer = job.block ? writer_new(loop, &conf->target, &callbacks) : NULL;
     if (job.writer == NULL) {

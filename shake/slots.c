@@ -44,6 +44,7 @@ static int slots_map_intern(struct slots_map *map, const char *host, size_t host
     if (copy == NULL) return -1;
     masters[map->master_count].host = copy;
     masters[map->master_count].port = port;
+    masters[map->master_count].replicas = -1; /* no range seen yet */
     return map->master_count++;
 }
 
@@ -85,6 +86,9 @@ int slots_map_parse(struct slots_map *map, const void *reply_ptr, const char *as
         }
         int index = slots_map_intern(map, host, host_len, (int)master->element[1]->integer);
         if (index < 0) return slots_parse_fail(map, err, errlen, "out of memory");
+        int replicas = (int)(range->elements - 3);
+        if (map->masters[index].replicas < 0 || replicas < map->masters[index].replicas)
+            map->masters[index].replicas = replicas;
         for (long long slot = start->integer; slot <= end->integer; slot++) {
             map->owner[slot] = (int16_t)index;
         }

@@ -19,6 +19,8 @@
 struct slots_master {
     char *host;
     int port;
+    int replicas; /* replicas listed with its slot ranges (the fewest over its ranges);
+                     CLUSTER SLOTS leaves out replicas the cluster flags as failed */
 };
 
 struct slots_map {

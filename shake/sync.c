@@ -638,6 +638,13 @@ static void sync_on_key_error(void *ctx, const char *message) {
     log_error("%s", message);
 }
 
+/* The writer's notices (a target node lost, writes resent after a failover). */
+static void sync_on_writer_notice(void *ctx, const char *message) {
+    struct sync_job *job = ctx;
+    progress_clear(&job->progress);
+    log_warn("%s", message);
+}
+
 static void sync_on_checkpoint_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
     (void)loop, (void)revents;
     sync_save_checkpoint(timer->data);
@@ -852,6 +859,7 @@ int sync_run(struct ev_loop *loop, const struct shake_conf *conf, struct sync_re
         .failed = sync_on_writer_failed,
         .key_error = sync_on_key_error,
         .acked = sync_on_acked,
+        .notice = sync_on_writer_notice,
     };
     job.writer = writer_new(loop, &job.target, &callbacks);
     if (job.writer == NULL) {

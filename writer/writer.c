@@ -3,7 +3,8 @@
  *
  * Owns: the target probe (AUTH, INFO, CONFIG GET, CLUSTER SLOTS, COMMAND), one
  * node per target master with its connection (conn.c) and its queues, the slot
- * routing, the reply checks, redirections, back-off and reconnects; for CMD
+ * routing, the reply checks, redirections, back-off and reconnects, replica
+ * confirmation (WAIT) and the hand-over of a lost node's work after a failover; for CMD
  * entries the I/O side of their plans (cmd_plan.c): the RENAME emulation, the
  * transaction buffers and on_unsupported; and, per source, the order in which
  * entries are acknowledged. It must not know which reader made an entry, nor how
@@ -12,7 +13,10 @@
  * Every command of an entry becomes an item that lives in exactly one queue of one
  * node until its reply: `unsent` (routed, not written: the node is connecting,
  * reconnecting or backing off), `sent` (written, awaiting its reply, in order),
- * `retry` (answered TRYAGAIN/CLUSTERDOWN/LOADING, waiting for the back-off). Order
+ * `retry` (answered TRYAGAIN/CLUSTERDOWN/LOADING, waiting for the back-off),
+ * `held` (answered by a master with replicas, waiting for a WAIT to confirm it on
+ * them: see replica_wait.h; resent to the slot's new master when the node is lost
+ * and the slot map moved its slots, a failover). Order
  * per key holds because a key's items always follow the same path: a new command
  * for a slot goes where the slot's previous commands still are (see
  * writer_pick_node), and a redirected item is answered before anything sent after
@@ -49,6 +53,7 @@
 #include "writer/cmd_table.h"
 #include "writer/command.h"
 #include "writer/probe.h"
+#include "writer/replica_wait.h"
 #include "writer/restore.h"
 #include "writer/rewrite.h"
 
@@ -70,6 +75,9 @@
 /* Replies handled ahead of which the next items' jobs are prefetched: a job was
  * built a whole pipeline ago and has left the caches since. */
 #define WRITER_PREFETCH_AHEAD 8
+/* A cluster target's slot map is read again this often, so that wait_replicas = auto
+ * learns of replicas added (or failed) since the last read. */
+#define WRITER_MAP_REFRESH_S 10.0
 
 /* What a queued item is; only WRITER_OP_DATA carries an entry's command. */
 enum writer_op {
@@ -83,6 +91,7 @@ enum writer_op {
     WRITER_OP_SELECT,
     WRITER_OP_ASKING,
     WRITER_OP_COMMAND,
+    WRITER_OP_WAIT,
 };
 
 /* A cross-slot RENAME/RENAMENX under emulation: DUMP and PTTL of the source key
@@ -177,6 +186,13 @@ struct writer_node {
     char last_error[WRITER_MESSAGE_LEN];
     unsigned replies_seen;  /* replies already read for sent's front (a transaction) */
     char queued_error[256]; /* the first error among them, "" when none */
+    /* A master with replicas: DATA items answered OK wait in `held` (bytes and
+     * accounting kept) until a WAIT sent after them confirms them on a replica
+     * (replica_wait.h); they are resent to the slot's new master after a failover. */
+    struct writer_ring held;
+    struct replica_wait wait;
+    ev_timer wait_timer; /* the next WAIT is due */
+    int lost_reported;   /* the current connection loss was logged (notice) */
 };
 
 enum writer_state {
@@ -260,11 +276,19 @@ struct writer {
     struct writer_job *spare_jobs; /* finished jobs kept for reuse (owner: writer) */
     size_t spare_job_count;
 
+    int wait_refused;           /* wait_replicas = auto and a master refused WAIT */
+    ev_timer map_timer;         /* cluster: the periodic slot map refresh */
+    ev_tstamp refresh_asked_at; /* the last slot map refresh after a WAIT went short */
+
     int depth;          /* libev callbacks under way */
     int free_requested; /* writer_free called inside a callback */
 };
 
 static void writer_node_flush(struct writer_node *node);
+static void writer_node_wait_maybe(struct writer_node *node);
+static void writer_node_reroute(struct writer_node *node, unsigned fallback_slot);
+static void writer_item_final(struct writer_node *node, struct writer_item *item);
+static int writer_error_is(const redisReply *reply, const char *code);
 static void writer_node_connect(struct writer_node *node);
 static void writer_node_lost(struct writer_node *node, const char *reason);
 static void writer_refresh_slots(struct writer *writer, struct writer_node *node);
@@ -402,6 +426,7 @@ static ev_tstamp writer_now(struct writer *writer) {
 static void writer_fail(struct writer *writer, const char *format, ...) {
     if (writer->state == WRITER_FAILED) return;
     writer->state = WRITER_FAILED;
+    ev_timer_stop(writer->loop, &writer->map_timer);
     char message[WRITER_MESSAGE_LEN];
     va_list args;
     va_start(args, format);
@@ -411,6 +436,7 @@ static void writer_fail(struct writer *writer, const char *format, ...) {
         struct writer_node *node = writer->nodes[i];
         if (node->conn != NULL) conn_close(node->conn);
         ev_timer_stop(writer->loop, &node->timer);
+        ev_timer_stop(writer->loop, &node->wait_timer);
         node->state = WRITER_NODE_DOWN;
     }
     if (writer->callbacks.failed != NULL) writer->callbacks.failed(writer->callbacks.ctx, message);
@@ -418,6 +444,17 @@ static void writer_fail(struct writer *writer, const char *format, ...) {
 
 static int writer_stopped(const struct writer *writer) {
     return writer->state == WRITER_FAILED || writer->free_requested;
+}
+
+/* Tell the owner something worth a log line (writer_callbacks.notice). */
+static void writer_notice(struct writer *writer, const char *format, ...) {
+    if (writer->callbacks.notice == NULL || writer_stopped(writer)) return;
+    char message[WRITER_MESSAGE_LEN];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof(message), format, args);
+    va_end(args);
+    writer->callbacks.notice(writer->callbacks.ctx, message);
 }
 
 /* ---- jobs ---------------------------------------------------------------------- */
@@ -682,6 +719,7 @@ static void writer_node_account_remove(struct writer_node *node, const struct wr
 }
 
 static void writer_node_on_timer(struct ev_loop *loop, ev_timer *timer, int revents);
+static void writer_node_on_wait_timer(struct ev_loop *loop, ev_timer *timer, int revents);
 static void writer_node_on_connected(void *ctx, struct conn *conn);
 static void writer_node_on_readable(void *ctx, struct conn *conn);
 static void writer_node_on_error(void *ctx, struct conn *conn, const char *message);
@@ -715,6 +753,11 @@ static struct writer_node *writer_node_new(struct writer *writer, const char *ho
     node->backoff_s = WRITER_BACKOFF_FIRST_S;
     ev_init(&node->timer, writer_node_on_timer);
     node->timer.data = node;
+    ev_init(&node->wait_timer, writer_node_on_wait_timer);
+    node->wait_timer.data = node;
+    replica_wait_init(&node->wait, writer->conf->wait_replicas > 0 && !writer->wait_refused
+                                       ? writer->conf->wait_replicas
+                                       : 0);
     node->index = writer->node_count;
     writer->nodes[writer->node_count++] = node;
     return node;
@@ -722,8 +765,8 @@ static struct writer_node *writer_node_new(struct writer *writer, const char *ho
 
 /* Release every item a node still holds (writer_free), then the node. */
 static void writer_node_free(struct writer_node *node) {
-    struct writer_ring *rings[] = {&node->unsent, &node->sent, &node->retry};
-    for (size_t r = 0; r < 3; r++) {
+    struct writer_ring *rings[] = {&node->unsent, &node->sent, &node->retry, &node->held};
+    for (size_t r = 0; r < 4; r++) {
         struct writer_ring *ring = rings[r];
         while (ring->count > 0) {
             struct writer_item item = writer_ring_pop_front(ring);
@@ -733,6 +776,7 @@ static void writer_node_free(struct writer_node *node) {
         free(ring->items);
     }
     ev_timer_stop(node->writer->loop, &node->timer);
+    ev_timer_stop(node->writer->loop, &node->wait_timer);
     conn_free(node->conn);
     free(node->slot_inflight);
     free(node->host);
@@ -834,7 +878,9 @@ static void writer_node_flush(struct writer_node *node) {
         }
         writer->stats.commands_sent++;
         writer->stats.bytes_sent += command->len;
+        if (node->wait.replicas > 0) replica_wait_wrote(&node->wait, command->len);
     }
+    writer_node_wait_maybe(node);
 }
 
 /* Queue a DATA item at a node (new, redirected or requeued at the back). */
@@ -872,6 +918,10 @@ static size_t writer_node_requeue(struct writer_node *node) {
     node->retry.head = 0;
     node->replies_seen = 0;
     node->queued_error[0] = '\0';
+    /* Held items stay held: this node answered them. They go to another node only
+     * if the slot map says their slots moved (writer_node_reroute). */
+    replica_wait_reset(&node->wait, node->held.count > 0);
+    ev_timer_stop(node->writer->loop, &node->wait_timer);
     return resent;
 }
 
@@ -906,7 +956,20 @@ static void writer_node_lost(struct writer_node *node, const char *reason) {
     size_t resent = writer_node_requeue(node);
     writer->stats.retries += resent;
     snprintf(node->last_error, sizeof(node->last_error), "%s", reason);
-    if (node->unsent.count == 0 && !node->is_master) {
+    if (!node->lost_reported && (node->is_master || resent > 0 || node->held.count > 0)) {
+        node->lost_reported = 1;
+        writer_notice(writer,
+                      "target %s: connection lost (%s): %zu commands to resend, %zu answered "
+                      "but not yet confirmed on a replica; reconnecting",
+                      node->name, reason, node->unsent.count, node->held.count);
+    }
+    if (writer->info.is_cluster) {
+        /* A failover moves the node's slots to a replica: the map says when. */
+        writer_node_reroute(node, WRITER_NO_SLOT);
+        writer_refresh_slots(writer, node);
+    }
+    if (writer_stopped(writer)) return;
+    if (node->unsent.count == 0 && node->held.count == 0 && !node->is_master) {
         ev_timer_stop(writer->loop, &node->timer);
         return; /* nothing to deliver there: reconnect when something is routed to it */
     }
@@ -931,6 +994,205 @@ static void writer_node_resume(struct writer_node *node) {
     writer_node_flush(node);
 }
 
+/* ---- replica confirmation and failover ------------------------------------------ */
+
+/* The held items are confirmed on a replica (or the node needs no confirmation
+ * any more): they are answered for good, oldest first. */
+static void writer_node_release_held(struct writer_node *node) {
+    while (node->held.count > 0 && !writer_stopped(node->writer)) {
+        struct writer_item item = writer_ring_pop_front(&node->held);
+        writer_item_final(node, &item);
+    }
+}
+
+/* An item answered OK: final, or held until a WAIT confirms it on a replica. */
+static void writer_item_replied(struct writer_node *node, struct writer_item *item) {
+    if (node->wait.replicas == 0) {
+        writer_item_final(node, item);
+        return;
+    }
+    if (writer_ring_push_back(&node->held, *item) < 0) {
+        writer_item_abandon(node, item);
+        writer_fail(node->writer, "target %s: out of memory", node->name);
+    }
+}
+
+/* Send the node's next WAIT when it is due (replica_wait.h), or arm the timer for
+ * it; a node that needs no confirmation releases what it still holds. */
+static void writer_node_wait_maybe(struct writer_node *node) {
+    struct writer *writer = node->writer;
+    if (node->state != WRITER_NODE_UP || node->paused || writer_stopped(writer)) return;
+    if (node->wait.replicas == 0) {
+        if (node->held.count > 0) writer_node_release_held(node);
+        return;
+    }
+    double due = replica_wait_due(&node->wait, writer_now(writer));
+    if (due < 0) return;
+    if (due > 0) {
+        if (!ev_is_active(&node->wait_timer)) {
+            ev_timer_set(&node->wait_timer, due, 0.);
+            ev_timer_start(writer->loop, &node->wait_timer);
+        }
+        return;
+    }
+    ev_timer_stop(writer->loop, &node->wait_timer);
+    char replicas[16], timeout[16];
+    snprintf(replicas, sizeof(replicas), "%d", node->wait.replicas);
+    snprintf(timeout, sizeof(timeout), "%d", REPLICA_WAIT_TIMEOUT_MS);
+    const char *argv[] = {"WAIT", replicas, timeout};
+    writer_node_send_control(node, WRITER_OP_WAIT, 0, 3, argv);
+    replica_wait_sent(&node->wait, writer_now(writer));
+}
+
+/* wait_replicas = auto: a cluster master waits for one replica when the slot map
+ * lists some (a failed replica is left out of CLUSTER SLOTS). */
+static void writer_node_set_wait(struct writer_node *node, int map_replicas) {
+    struct writer *writer = node->writer;
+    if (writer->conf->wait_replicas != CONF_WAIT_REPLICAS_AUTO || writer->wait_refused) return;
+    int replicas = map_replicas > 0 ? 1 : 0;
+    if (replicas == node->wait.replicas) return;
+    node->wait.replicas = replicas;
+    if (replicas == 0) ev_timer_stop(writer->loop, &node->wait_timer);
+    writer_node_wait_maybe(node);
+}
+
+/* A WAIT refused for good (an ACL without +wait, a server without WAIT): with
+ * wait_replicas = auto, stop waiting everywhere and say so; an explicit number
+ * cannot be honoured: fatal. */
+static void writer_wait_refused(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    if (writer->conf->wait_replicas != CONF_WAIT_REPLICAS_AUTO) {
+        writer_fail(writer,
+                    "target %s: WAIT %d: %s (grant the target user +wait, or set [target] "
+                    "wait_replicas = 0)",
+                    node->name, node->wait.replicas, reply->str);
+        return;
+    }
+    writer->wait_refused = 1;
+    writer_notice(writer,
+                  "target %s: WAIT refused (%s): writes count as done once a master answers, "
+                  "without waiting for its replicas (a failover may lose the last ones)",
+                  node->name, reply->str);
+    for (int i = 0; i < writer->node_count; i++) {
+        writer->nodes[i]->wait.replicas = 0;
+        writer_node_wait_maybe(writer->nodes[i]);
+    }
+}
+
+static void writer_on_wait_reply(struct writer_node *node, const redisReply *reply) {
+    struct writer *writer = node->writer;
+    ev_tstamp now = writer_now(writer);
+    if (reply->type == REDIS_REPLY_ERROR &&
+        (writer_error_is(reply, "NOPERM") || writer_error_is(reply, "ERR unknown command"))) {
+        node->wait.in_flight = 0;
+        writer_wait_refused(node, reply);
+        return;
+    }
+    long long acked = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (replica_wait_answered(&node->wait, acked, now)) {
+        writer_node_release_held(node);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Likely a replica now ("WAIT cannot be used with replica instances"): the
+         * slot map tells where its held items go; no WAIT again until more writes. */
+        node->wait.needed = 0;
+        writer_refresh_slots(writer, node);
+        return;
+    }
+    double streak = replica_wait_should_warn(&node->wait, now);
+    if (streak > 0)
+        writer_notice(writer,
+                      "target %s: no replica has confirmed its writes for %.0f s (WAIT %d "
+                      "answered %lld); holding %zu answered commands until one does (set "
+                      "[target] wait_replicas = 0 not to wait)",
+                      node->name, streak, node->wait.replicas, acked, node->held.count);
+    if (writer->info.is_cluster && now - writer->refresh_asked_at >= 1.0) {
+        /* A replica flagged as failed leaves the map, and auto stops waiting for it. */
+        writer->refresh_asked_at = now;
+        writer_refresh_slots(writer, node);
+    }
+}
+
+/* Where an item of `node` goes after the slot map changed: its slot's master when
+ * that is another node; an item with no slot (a broadcast, a keyless command) goes
+ * where `fallback_slot` went, once the node serves no slot. -1: it stays. */
+static int writer_reroute_destination(struct writer_node *node, const struct writer_item *item,
+                                      unsigned fallback_slot) {
+    struct writer *writer = node->writer;
+    int destination = -1;
+    if (item->slot != WRITER_ITEM_NO_SLOT)
+        destination = writer->slot_node[item->slot];
+    else if (!node->is_master && fallback_slot != WRITER_NO_SLOT)
+        destination = writer->slot_node[fallback_slot];
+    return destination != node->index ? destination : -1;
+}
+
+/* Move the items of `ring` that belong elsewhere now to the back of their new
+ * node's `unsent`, in order; the others stay, in order. They are picked out first
+ * and queued after: queueing may flush a node and route more items here. Returns
+ * how many moved, and the last destination in *to. */
+static size_t writer_reroute_ring(struct writer_node *node, struct writer_ring *ring,
+                                  unsigned fallback_slot, int *to) {
+    struct writer *writer = node->writer;
+    struct writer_ring moving = {0};
+    for (size_t i = 0, count = ring->count; i < count; i++) {
+        struct writer_item item = writer_ring_pop_front(ring);
+        if (writer_reroute_destination(node, &item, fallback_slot) < 0) {
+            writer_ring_push_back(ring, item); /* a slot was just freed: no allocation */
+        } else if (writer_ring_push_back(&moving, item) < 0) {
+            writer_ring_push_back(ring, item);
+            writer_fail(writer, "target %s: out of memory", node->name);
+        }
+    }
+    size_t moved = 0;
+    while (moving.count > 0) {
+        struct writer_item item = writer_ring_pop_front(&moving);
+        int destination = writer_reroute_destination(node, &item, fallback_slot);
+        if (writer_stopped(writer) || destination < 0) { /* still this node's */
+            writer_ring_push_back(ring, item);
+            continue;
+        }
+        writer_node_account_remove(node, &item);
+        item.asking = 0;
+        if (item.slot != WRITER_ITEM_NO_SLOT) writer->slot_last[item.slot] = (int16_t)destination;
+        writer_node_enqueue(writer->nodes[destination], item);
+        *to = destination;
+        moved++;
+    }
+    free(moving.items);
+    return moved;
+}
+
+/* After a slot map change, or when its connection is lost: a node that is down
+ * gives what it still has to send for slots now served elsewhere to their new
+ * master; a node that is down or no longer a master also gives its held items (a
+ * promoted replica may lack them), first, so that a key's commands keep their
+ * order. A down node left with nothing to do that serves no slot is not
+ * reconnected. */
+static void writer_node_reroute(struct writer_node *node, unsigned fallback_slot) {
+    struct writer *writer = node->writer;
+    int down = node->state != WRITER_NODE_UP;
+    if (!down && node->is_master) return;
+    int to = -1;
+    size_t held = writer_reroute_ring(node, &node->held, fallback_slot, &to);
+    size_t unsent = down ? writer_reroute_ring(node, &node->unsent, fallback_slot, &to) : 0;
+    if (writer_stopped(writer)) return;
+    if (held + unsent > 0) {
+        writer->stats.retries += held;
+        writer_notice(writer,
+                      "target %s: resending %zu commands to the new master of their slots "
+                      "(%s), %zu of them answered by %s but not confirmed on a replica",
+                      node->name, held + unsent, writer->nodes[to]->name, held, node->name);
+    }
+    if (down && !node->is_master && node->unsent.count == 0 && node->held.count == 0 &&
+        ev_is_active(&node->timer)) {
+        ev_timer_stop(writer->loop, &node->timer);
+        node->trouble_since = 0;
+        writer_notice(writer, "target %s: serves no slot any more; not reconnecting", node->name);
+    }
+}
+
 /* ---- probing ------------------------------------------------------------------- */
 
 static void writer_probe_done(struct writer *writer) {
@@ -948,6 +1210,8 @@ static void writer_probe_done(struct writer *writer) {
     }
     writer->state = WRITER_READY;
     writer->idle_reported = 1;
+    if (writer->info.is_cluster && writer->conf->wait_replicas == CONF_WAIT_REPLICAS_AUTO)
+        ev_timer_again(writer->loop, &writer->map_timer);
     if (writer->callbacks.ready != NULL) writer->callbacks.ready(writer->callbacks.ctx);
 }
 
@@ -959,8 +1223,27 @@ static void writer_probe_keyspace(struct writer_node *node) {
     writer_node_send_control(node, WRITER_OP_INFO_KEYSPACE, 0, 2, argv);
 }
 
+/* The map changed: nodes that are down or no longer masters hand their work to
+ * the slots' new masters; an item with no slot follows the first slot the node
+ * served before (`previous`: the slot -> node table before the change). */
+static void writer_reroute_after(struct writer *writer, const int16_t *previous) {
+    for (int i = 0; i < writer->node_count && !writer_stopped(writer); i++) {
+        struct writer_node *node = writer->nodes[i];
+        int down = node->state != WRITER_NODE_UP;
+        if (!(down && node->unsent.count > 0) && node->held.count == 0 &&
+            !(down && !node->is_master))
+            continue;
+        unsigned fallback = WRITER_NO_SLOT;
+        for (unsigned slot = 0; slot < CLUSTER_SLOTS && fallback == WRITER_NO_SLOT; slot++)
+            if (previous[slot] == node->index) fallback = slot;
+        writer_node_reroute(node, fallback);
+    }
+}
+
 /* Make the map the routing table: nodes for its masters, slot -> node. */
 static int writer_apply_map(struct writer *writer, int at_startup) {
+    int16_t previous[CLUSTER_SLOTS]; /* who served each slot before: see writer_reroute_after */
+    memcpy(previous, writer->slot_node, sizeof(previous));
     for (int i = 0; i < writer->node_count; i++)
         writer->nodes[i]->is_master = 0;
     int16_t master_node[WRITER_MAX_MASTERS];
@@ -978,6 +1261,7 @@ static int writer_apply_map(struct writer *writer, int at_startup) {
         }
         node->is_master = 1;
         master_node[m] = (int16_t)node->index;
+        writer_node_set_wait(node, master->replicas);
         if (at_startup) {
             if (node->state == WRITER_NODE_UP)
                 writer_probe_keyspace(node);
@@ -995,6 +1279,7 @@ static int writer_apply_map(struct writer *writer, int at_startup) {
         writer->slot_node[slot] = owner >= 0 && owner < master_count ? master_node[owner] : -1;
     }
     writer->info.master_count = master_count;
+    if (!at_startup) writer_reroute_after(writer, previous);
     return 0;
 }
 
@@ -1127,6 +1412,7 @@ static void writer_on_control_reply(struct writer_node *node, const struct write
         }
         return;
     case WRITER_OP_COMMAND: writer_on_command_table(node, reply); return;
+    case WRITER_OP_WAIT: writer_on_wait_reply(node, reply); return;
     case WRITER_OP_ASKING:
     case WRITER_OP_DATA: return;
     }
@@ -1247,7 +1533,7 @@ static void writer_on_data_reply(struct writer_node *node, struct writer_item *i
         }
         if (item->job->rename != NULL)
             writer_rename_on_reply(writer, item->job, item->index, reply);
-        writer_item_final(node, item);
+        writer_item_replied(node, item);
         return;
     }
     if (writer_error_is(reply, "MOVED") || writer_error_is(reply, "ASK")) {
@@ -1383,6 +1669,11 @@ static void writer_node_on_connected(void *ctx, struct conn *conn) {
     writer_enter(writer);
     node->state = WRITER_NODE_UP;
     node->current_db = 0;
+    if (node->lost_reported) {
+        node->lost_reported = 0;
+        writer_notice(writer, "target %s: reconnected, resending %zu commands", node->name,
+                      node->unsent.count);
+    }
     const struct conf_target *conf = writer->conf;
     if (conf->password != NULL) {
         const char *argv[] = {"AUTH", conf->username ? conf->username : conf->password,
@@ -1458,6 +1749,7 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
         !ev_is_active(&node->timer)) {
         writer_node_resume(node);
     }
+    writer_node_wait_maybe(node);
     writer_maybe_drained(writer);
     writer_leave(writer);
 }
@@ -1499,6 +1791,25 @@ static void writer_node_on_timer(struct ev_loop *loop, ev_timer *timer, int reve
     writer_leave(writer);
 }
 
+static void writer_on_map_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop;
+    (void)revents;
+    struct writer *writer = timer->data;
+    writer_enter(writer);
+    if (!writer_stopped(writer)) writer_refresh_slots(writer, writer->nodes[0]);
+    writer_leave(writer);
+}
+
+static void writer_node_on_wait_timer(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop;
+    (void)revents;
+    struct writer_node *node = timer->data;
+    struct writer *writer = node->writer;
+    writer_enter(writer);
+    writer_node_wait_maybe(node);
+    writer_leave(writer);
+}
+
 /* ---- public API ---------------------------------------------------------------- */
 
 struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
@@ -1513,6 +1824,9 @@ struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
     writer->info.proto_max_bulk_len = PROBE_DEFAULT_PROTO_MAX_BULK_LEN;
     slots_map_init(&writer->map);
     cmd_plan_init(&writer->plan);
+    ev_init(&writer->map_timer, writer_on_map_timer);
+    writer->map_timer.repeat = WRITER_MAP_REFRESH_S;
+    writer->map_timer.data = writer;
     for (unsigned slot = 0; slot < CLUSTER_SLOTS; slot++) {
         writer->slot_node[slot] = -1;
         writer->slot_last[slot] = -1;
@@ -1526,6 +1840,7 @@ struct writer *writer_new(struct ev_loop *loop, const struct conf_target *conf,
 }
 
 static void writer_destroy(struct writer *writer) {
+    ev_timer_stop(writer->loop, &writer->map_timer);
     for (int i = 0; i < writer->node_count; i++)
         writer_node_free(writer->nodes[i]);
     free(writer->nodes);
@@ -1548,9 +1863,11 @@ void writer_free(struct writer *writer) {
     if (writer == NULL) return;
     if (writer->depth > 0) {
         writer->free_requested = 1;
+        ev_timer_stop(writer->loop, &writer->map_timer);
         for (int i = 0; i < writer->node_count; i++) {
             conn_close(writer->nodes[i]->conn);
             ev_timer_stop(writer->loop, &writer->nodes[i]->timer);
+            ev_timer_stop(writer->loop, &writer->nodes[i]->wait_timer);
         }
         return;
     }

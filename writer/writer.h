@@ -6,6 +6,12 @@
  * connection per master, follows MOVED/ASK, retries TRYAGAIN/CLUSTERDOWN with
  * back-off, reconnects and resends what had no reply. Every reply is checked.
  *
+ * On a master with replicas (`[target] wait_replicas`), an answered command is
+ * acknowledged only once a WAIT confirms it on a replica; until then it is held,
+ * and resent to the slot's new master when the node is lost and the slot map says
+ * its slots moved (a failover): a master that dies before replicating loses no
+ * write shake counted as done.
+ *
  * It knows entries only: never which reader made them.
  */
 #ifndef SHAKE_WRITER_H
@@ -64,6 +70,11 @@ struct writer_callbacks {
      * offset is `offset` has been answered by the target (in submit order): that
      * offset can be checkpointed. May be NULL. */
     void (*acked)(void *ctx, int source, uint64_t offset);
+    /* Something an operator should see in the log, the job going on: a target
+     * node's connection lost or back, commands resent to a slot's new master after a
+     * failover, replicas that do not confirm writes. The message names the nodes.
+     * May be NULL. */
+    void (*notice)(void *ctx, const char *message);
 };
 
 /* `conf` must outlive the writer. */

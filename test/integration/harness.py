@@ -282,21 +282,27 @@ def start_with_rdb(rdb_path, config=None, name="loader", timeout=START_TIMEOUT):
 
 
 class Cluster:
-    """`masters` masters (3 by default), no replicas, all slots assigned by `redis-cli --cluster
-    create` (which splits the slots evenly: 3 and 4 masters give different layouts)."""
+    """`masters` masters (3 by default), all slots assigned by `redis-cli --cluster create`
+    (which splits the slots evenly: 3 and 4 masters give different layouts), and `replicas`
+    replicas per master (0 by default: `nodes` are then the masters). With replicas, `nodes`
+    holds every node, masters first as created; `masters()` and `replica_of()` ask the nodes
+    for their roles, which change after a failover."""
 
-    def __init__(self, config=None, masters=3, tls=None):
+    def __init__(self, config=None, masters=3, tls=None, replicas=0):
         self.config = dict(config or {})
         self.tls = tls
         self.count = masters
+        self.replicas = replicas
         self.nodes = []
 
     def start(self):
         try:
-            for i in range(self.count):
+            for i in range(self.count * (1 + self.replicas)):
                 self.nodes.append(RedisServer(self.config, name="cluster%d" % i, cluster=True,
                                               tls=self.tls).start())
             cmd = [REDIS_CLI, "--cluster", "create"] + [n.address for n in self.nodes] + ["--cluster-yes"]
+            if self.replicas:
+                cmd += ["--cluster-replicas", str(self.replicas)]
             pw = self.config.get("requirepass")
             if pw:
                 cmd[1:1] = ["-a", pw, "--no-auth-warning"]
@@ -318,12 +324,15 @@ class Cluster:
             try:
                 states = [n.client().cluster("info") for n in self.nodes]
                 ok = all(s.get("cluster_state") == "ok" and int(s.get("cluster_slots_assigned", 0)) == 16384
-                         and int(s.get("cluster_known_nodes", 0)) == self.count for s in states)
+                         and int(s.get("cluster_known_nodes", 0)) == len(self.nodes) for s in states)
                 if ok:
                     maps = [self._slot_map(n) for n in self.nodes]
                     if all(m == maps[0] for m in maps) and len(maps[0]) == self.count:
-                        return
-                    last = "slot maps differ: %r" % maps
+                        if self._replicas_linked():
+                            return
+                        last = "replicas not linked to their masters yet"
+                    else:
+                        last = "slot maps differ: %r" % maps
                 else:
                     last = "states: %r" % states
             except redis.exceptions.RedisError as e:
@@ -343,15 +352,38 @@ class Cluster:
         except redis.exceptions.RedisError:
             return False
 
+    def _replicas_linked(self):
+        if not self.replicas:
+            return True
+        infos = [n.client().info("replication") for n in self.nodes]
+        if (sum(i.get("role") == "slave" and i.get("master_link_status") == "up" for i in infos)
+                != self.count * self.replicas):
+            return False
+        # Every node must also know them (gossip): CLUSTER SLOTS lists them with their master.
+        return all(len(r) - 3 == self.replicas for n in self.nodes
+                   for r in n.client().execute_command("CLUSTER", "SLOTS"))
+
     def masters(self):
-        return list(self.nodes)
+        if not self.replicas:
+            return list(self.nodes)
+        return [n for n in self.nodes if n.alive() and n.client().info("replication")["role"] == "master"]
+
+    def replica_of(self, master):
+        """A live replica of `master` (a RedisServer), or None."""
+        for n in self.nodes:
+            if n is master or not n.alive():
+                continue
+            info = n.client().info("replication")
+            if info.get("role") == "slave" and int(info.get("master_port", 0)) == master.port:
+                return n
+        return None
 
     @property
     def address(self):
         return self.nodes[0].address
 
     def flush(self):
-        for n in self.nodes:
+        for n in self.masters():
             c = n.client()
             c.flushall()
             c.execute_command("FUNCTION", "FLUSH")

@@ -27,6 +27,7 @@ Test(conf, minimal_restore_config_gets_defaults) {
     cr_assert_eq(conf.target.port, 7000);
     cr_assert_null(conf.target.password);
     cr_assert_eq(conf.target.on_existing, CONF_ON_EXISTING_ERROR);
+    cr_assert_eq(conf.target.wait_replicas, CONF_WAIT_REPLICAS_AUTO);
     cr_assert_str_eq(conf.shake.dir, "./shake-data");
     cr_assert_eq(conf.shake.log_level, CONF_LOG_INFO);
     conf_free(&conf);
@@ -101,6 +102,10 @@ Test(conf, bad_configs_name_line_and_key) {
     assert_fails_with(text, "t.ini:6: [target] db_map");
     snprintf(text, sizeof(text), "%spipeline_max_bytes = lots\n", base);
     assert_fails_with(text, "t.ini:6: [target] pipeline_max_bytes");
+    snprintf(text, sizeof(text), "%swait_replicas = some\n", base);
+    assert_fails_with(text, "t.ini:6: [target] wait_replicas: 'some' is not auto or a number");
+    snprintf(text, sizeof(text), "%swait_replicas = -1\n", base);
+    assert_fails_with(text, "t.ini:6: [target] wait_replicas");
     snprintf(text, sizeof(text), "%spassword = ${SHAKE_TEST_UNSET_VARIABLE}\n", base);
     assert_fails_with(text, "environment variable SHAKE_TEST_UNSET_VARIABLE is not set");
     assert_fails_with("[source]\ntype = mysql\n", "t.ini:2: [source] type: 'mysql'");
@@ -160,4 +165,19 @@ Test(conf, sync_source_needs_an_address) {
     assert_fails_with("[source]\ntype = sync\naddress = a:1\n[target]\naddress = h:1\n"
                       "forward_publish = maybe\n",
                       "t.ini:6: [target] forward_publish: 'maybe' is not yes or no");
+}
+
+Test(conf, wait_replicas_is_auto_or_a_count) {
+    struct shake_conf conf;
+    char err[CONF_ERR_LEN] = "";
+    const char *base = "[source]\ntype = sync\naddress = h:1\n[target]\naddress = h:2\n";
+    const char *values[] = {"auto", "0", "2"};
+    const int expected[] = {CONF_WAIT_REPLICAS_AUTO, 0, 2};
+    for (size_t i = 0; i < 3; i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "%swait_replicas = %s\n", base, values[i]);
+        cr_assert_eq(load(&conf, text, err), 0, "%s", err);
+        cr_assert_eq(conf.target.wait_replicas, expected[i], "%s", values[i]);
+        conf_free(&conf);
+    }
 }

@@ -57,6 +57,19 @@ Test(slots, parses_three_masters_and_maps_every_slot) {
     freeReplyObject(reply);
 }
 
+Test(slots, counts_the_replicas_listed_with_each_master) {
+    redisReply *reply = parse_resp(three_masters);
+    struct slots_map map;
+    slots_map_init(&map);
+    char err[256] = "";
+    cr_assert_eq(slots_map_parse(&map, reply, "127.0.0.1", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(map.masters[0].replicas, 1, "7000 has the replica 7003");
+    cr_assert_eq(map.masters[1].replicas, 0);
+    cr_assert_eq(map.masters[2].replicas, 0);
+    slots_map_free(&map);
+    freeReplyObject(reply);
+}
+
 Test(slots, one_master_with_several_ranges_is_one_master) {
     redisReply *reply = parse_resp("*3\r\n"
                                    "*3\r\n:0\r\n:99\r\n*2\r\n$4\r\nhost\r\n:1\r\n"
