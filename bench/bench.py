@@ -129,8 +129,7 @@ def scenario_r1(args, shake, workdir):
     cluster = harness.Cluster().start()
     try:
         ports = [n.port for n in cluster.nodes]
-        owner = gen.slot_owner_table(cluster._slot_map(cluster.nodes[0]), ports)
-        clients = [n.client() for n in cluster.nodes]
+        client_for, owner, clients = gen.cluster_router(cluster)
         # Check the slot function against the cluster itself on a few keys.
         for k in sample_keys(sc, 50):
             want = clients[0].execute_command("CLUSTER", "KEYSLOT", k)
@@ -147,9 +146,6 @@ def scenario_r1(args, shake, workdir):
             % (nkeys, mb(payload_bytes), mb(file_bytes), len(files), time.monotonic() - t2))
         source.stop()
         sc = None
-
-        def client_for(k):
-            return clients[owner[gen.key_slot(k)]]
 
         shake_runs, ref_runs, shake_error = [], [], None
         for i in range(-args.warmup, args.runs):

@@ -260,12 +260,7 @@ def scenario_s4(args, shake, workdir):
             % (", ".join("%s %s" % kv for kv in encodings.items()), largest, t1 - t0, time.monotonic() - t1))
 
         cluster = harness.Cluster().start()
-        ports = [n.port for n in cluster.nodes]
-        owner = gen.slot_owner_table(cluster._slot_map(cluster.nodes[0]), ports)
-        clients = [n.client() for n in cluster.nodes]
-
-        def client_for(k):
-            return clients[owner[gen.key_slot(k)]]
+        client_for, _, _ = gen.cluster_router(cluster)
 
         for i in range(-args.warmup, args.runs):
             label = _label(i)

@@ -333,6 +333,15 @@ def largest_string(client):
     return best
 
 
+def cluster_router(cluster):
+    """(client_for, owner, clients) for a harness.Cluster: client_for(key) is a client of the
+    master that owns the key's slot; owner is slot_owner_table over the masters' ports."""
+    ports = [n.port for n in cluster.nodes]
+    owner = slot_owner_table(cluster._slot_map(cluster.nodes[0]), ports)
+    clients = [n.client() for n in cluster.nodes]
+    return (lambda k: clients[owner[key_slot(k)]]), owner, clients
+
+
 def slot_owner_table(slot_ranges, ports):
     """A list of 16384 indexes into `ports`, from (lo, hi, port) ranges."""
     table = [None] * 16384

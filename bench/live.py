@@ -204,12 +204,7 @@ def scenario_s1(args, shake, workdir):
     shake_runs, cli_runs, rep_runs, shake_error = [], [], [], None
     rdb_bytes = None
     try:
-        ports = [n.port for n in cluster.nodes]
-        owner = gen.slot_owner_table(cluster._slot_map(cluster.nodes[0]), ports)
-        clients = [n.client() for n in cluster.nodes]
-
-        def client_for(k):
-            return clients[owner[gen.key_slot(k)]]
+        client_for, _, _ = gen.cluster_router(cluster)
 
         for i in range(-args.warmup, args.runs):
             label = _label(i)
@@ -491,12 +486,9 @@ def s3_shake_run(args, shake, workdir, source, cluster, tag):
         want, got = sc.dbsize(), cluster.dbsize()
         if want != got:
             raise BenchFailure("after the load: source %d keys, target %d" % (want, got))
-        ports = [n.port for n in cluster.nodes]
-        owner = gen.slot_owner_table(cluster._slot_map(cluster.nodes[0]), ports)
-        clients = [n.client() for n in cluster.nodes]
+        client_for, _, _ = gen.cluster_router(cluster)
         sample = sample_keys(sc, SAMPLE)
-        check_sample("S3 shake " + tag, describe_keys(lambda k: sc, sample),
-                     lambda k: clients[owner[gen.key_slot(k)]], sample)
+        check_sample("S3 shake " + tag, describe_keys(lambda k: sc, sample), client_for, sample)
         lags = [b for _, b, _, _ in samples]
         true = [x for _, _, _, x in samples]
         sl = slope([(t, b) for t, b, _, _ in samples])
