@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "shake/entry.h"
+#include "writer/resp.h"
 
 void command_list_init(struct command_list *list) {
     list->items = NULL;
@@ -41,52 +42,20 @@ static int command_list_reserve(struct command_list *list) {
     return 0;
 }
 
-/* Decimal digits of n. */
-static size_t command_digits(size_t n) {
-    size_t digits = 1;
-    while (n >= 10) {
-        n /= 10;
-        digits++;
-    }
-    return digits;
-}
-
-/* Write n in decimal at `out` (exactly `digits` bytes); returns the end. */
-static char *command_put_number(char *out, size_t n, size_t digits) {
-    for (size_t i = digits; i > 0; i--) {
-        out[i - 1] = (char)('0' + n % 10);
-        n /= 10;
-    }
-    return out + digits;
-}
-
 /* The RESP multi-bulk encoding, as redisFormatCommandArgv makes it, without its
  * printf per argument; the buffer is a value buffer (freed in bursts as replies
  * arrive, so kept for reuse rather than handed back to malloc). */
 int command_list_append_argv(struct command_list *list, int argc, const char *const *argv,
                              const size_t *argv_len) {
     if (argc < 0 || command_list_reserve(list) != 0) return -1;
-    size_t argc_digits = command_digits((size_t)argc);
-    size_t total = 1 + argc_digits + 2;
-    for (int i = 0; i < argc; i++) total += 1 + command_digits(argv_len[i]) + 2 + argv_len[i] + 2;
+    size_t total = resp_array_header_size((size_t)argc);
+    for (int i = 0; i < argc; i++) total += resp_bulk_size(argv_len[i]);
     size_t cap;
     char *resp = shake_value_buffer_alloc(total, &cap);
     if (resp == NULL) return -1;
-    char *at = resp;
-    *at++ = '*';
-    at = command_put_number(at, (size_t)argc, argc_digits);
-    *at++ = '\r';
-    *at++ = '\n';
-    for (int i = 0; i < argc; i++) {
-        *at++ = '$';
-        at = command_put_number(at, argv_len[i], command_digits(argv_len[i]));
-        *at++ = '\r';
-        *at++ = '\n';
-        if (argv_len[i] > 0) memcpy(at, argv[i], argv_len[i]);
-        at += argv_len[i];
-        *at++ = '\r';
-        *at++ = '\n';
-    }
+    char *at = resp_put_array_header(resp, (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        at = resp_put_bulk(at, argv[i], argv_len[i]);
     if (command_list_append_resp(list, resp, total) != 0) return -1; /* cannot fail: reserved */
     list->items[list->count - 1].cap = cap;
     return 0;

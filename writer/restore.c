@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "shake/crc64.h"
+#include "writer/resp.h"
 
 #define RESTORE_FOOTER_LEN 10 /* 2 bytes of RDB version + 8 bytes of CRC64 */
 
@@ -21,59 +22,6 @@ struct restore_arg {
     const char *ptr;
     size_t len;
 };
-
-/* Decimal digits of v. */
-static size_t restore_digits(uint64_t v) {
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-/* Writes v in decimal at `p`; returns the end. Hand-written: snprintf was a
- * tenth of the CPU of a restore, called a dozen times per key. */
-static char *restore_put_u64(char *p, uint64_t v) {
-    char *end = p + restore_digits(v);
-    char *q = end;
-    do {
-        *--q = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return end;
-}
-
-/* Writes v (which may be negative) in decimal at `p`; returns the end. */
-static char *restore_put_i64(char *p, int64_t v) {
-    if (v >= 0) return restore_put_u64(p, (uint64_t)v);
-    *p++ = '-';
-    return restore_put_u64(p, 0 - (uint64_t)v);
-}
-
-/* Bytes taken by one bulk string of `len` bytes: "$<len>\r\n<bytes>\r\n". */
-static size_t restore_bulk_size(size_t len) {
-    return 1 + restore_digits(len) + 2 + len + 2;
-}
-
-/* Writes the header of a bulk string of `len` bytes at `p`; returns the end. */
-static char *restore_put_bulk_header(char *p, size_t len) {
-    *p++ = '$';
-    p = restore_put_u64(p, len);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* Writes one whole bulk string at `p`; returns the end. */
-static char *restore_put_bulk(char *p, const char *bytes, size_t len) {
-    p = restore_put_bulk_header(p, len);
-    if (len > 0) memcpy(p, bytes, len);
-    p += len;
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
 
 /* The TTL argument: the absolute expire in ms, or 0 for none. RESTORE reads 0 as
  * "no TTL", so a key that expired at or before the epoch gets 1 ms instead, which
@@ -85,7 +33,7 @@ static int64_t restore_ttl(const struct shake_entry *entry) {
 
 /* An argument holding v in decimal, printed into `number`. */
 static struct restore_arg restore_number_arg(char number[24], int64_t v) {
-    return (struct restore_arg){number, (size_t)(restore_put_i64(number, v) - number)};
+    return (struct restore_arg){number, (size_t)(resp_put_i64(number, v) - number)};
 }
 
 /* Collects the arguments that follow the payload: ABSTTL, REPLACE, IDLETIME/FREQ.
@@ -121,31 +69,27 @@ struct restore_layout {
 
 static void restore_plan(const struct shake_entry *entry, const struct restore_options *options,
                          struct restore_layout *l) {
-    l->ttl_len = (size_t)(restore_put_i64(l->ttl, restore_ttl(entry)) - l->ttl);
+    l->ttl_len = (size_t)(resp_put_i64(l->ttl, restore_ttl(entry)) - l->ttl);
     l->ntail = restore_tail_args(entry, options, l->tail, l->number);
     l->payload_len = 1 + entry->raw_len + RESTORE_FOOTER_LEN;
-    size_t head = 4 /* "*<argc>\r\n", argc < 10 */ + restore_bulk_size(7) +
-                  restore_bulk_size(entry->key_len) + restore_bulk_size(l->ttl_len) + 1 +
-                  restore_digits(l->payload_len) + 2;
+    size_t head = resp_array_header_size((size_t)(4 + l->ntail)) + resp_bulk_size(7) +
+                  resp_bulk_size(entry->key_len) + resp_bulk_size(l->ttl_len) + 1 +
+                  resp_digits(l->payload_len) + 2;
     l->raw_at = head + 1;
     l->size = head + l->payload_len + 2;
     for (int i = 0; i < l->ntail; i++)
-        l->size += restore_bulk_size(l->tail[i].len);
+        l->size += resp_bulk_size(l->tail[i].len);
 }
 
 /* Writes the command into resp (l->size bytes) around the raw value bytes, which
  * are already at resp + l->raw_at; returns the length written. */
 static size_t restore_write(char *resp, const struct shake_entry *entry,
                             const struct restore_options *options, const struct restore_layout *l) {
-    char *p = resp;
-    *p++ = '*';
-    *p++ = (char)('0' + 4 + l->ntail);
-    *p++ = '\r';
-    *p++ = '\n';
-    p = restore_put_bulk(p, "RESTORE", 7);
-    p = restore_put_bulk(p, entry->key, entry->key_len);
-    p = restore_put_bulk(p, l->ttl, l->ttl_len);
-    p = restore_put_bulk_header(p, l->payload_len);
+    char *p = resp_put_array_header(resp, (size_t)(4 + l->ntail));
+    p = resp_put_bulk(p, "RESTORE", 7);
+    p = resp_put_bulk(p, entry->key, entry->key_len);
+    p = resp_put_bulk(p, l->ttl, l->ttl_len);
+    p = resp_put_bulk_header(p, l->payload_len);
     /* The DUMP payload: type byte, raw bytes (in place), RDB version, CRC64. */
     char *payload = p;
     *p++ = (char)entry->rdb_type;
@@ -158,7 +102,7 @@ static size_t restore_write(char *resp, const struct shake_entry *entry,
     *p++ = '\r';
     *p++ = '\n';
     for (int i = 0; i < l->ntail; i++)
-        p = restore_put_bulk(p, l->tail[i].ptr, l->tail[i].len);
+        p = resp_put_bulk(p, l->tail[i].ptr, l->tail[i].len);
     return (size_t)(p - resp);
 }
 
