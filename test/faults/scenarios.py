@@ -195,6 +195,14 @@ def synced(env, source, target, stretch_us=200, sections=None):
     return conf, p
 
 
+def synced_under_writes(env, source, target, **kw):
+    """synced(), then the source's sync counters and the workload writing to it; returns
+    (conf, shake, counters before the fault, workload)."""
+    conf, p = synced(env, source, target, **kw)
+    before = sync_counters(source)
+    return conf, p, before, env.workload(source).start()
+
+
 def resume_kind(shake, since):
     cont = len(shake.find_all(CONTINUING, since))
     full = len(shake.find_all(FULL_SYNC, since))
@@ -301,9 +309,7 @@ def kill9_stream(env, rng, result):
     """kill -9 at 5 random points of the command stream, restarting each time."""
     source = filled_source(env)
     target = env.server(name="target")
-    conf, p = synced(env, source, target)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, target)
     kinds = []
     for i in range(KILLS):
         time.sleep(rng.uniform(0.5, 2.5))
@@ -352,9 +358,7 @@ def client_kill(env, rng, result):
     """CLIENT KILL TYPE replica on the source, three times while writes flow."""
     source = filled_source(env)
     target = env.server(name="target")
-    conf, p = synced(env, source, target)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, target)
     since = p.mark()
     for _ in range(3):
         time.sleep(rng.uniform(0.5, 1.5))
@@ -416,9 +420,7 @@ def target_failover(env, rng, result):
     wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", 30,
                what="the target replica linked")
     source = filled_source(env, dbs=(0,))
-    conf, p = synced(env, source, target)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, target)
     w.run_for(rng.uniform(1.0, 2.5))
     dead.proc.kill()                                   # a crash, no SHUTDOWN
     dead.proc.wait(timeout=10)
@@ -439,9 +441,7 @@ def target_reshard(env, rng, result):
     """Slots (with their keys) moved between target masters while writes flow."""
     target = env.cluster()
     source = filled_source(env, dbs=(0,))
-    conf, p = synced(env, source, target)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, target)
     w.run_for(1.0)
     a, b, c = target.masters()
     target.reshard(a, b, 1500)
@@ -460,9 +460,7 @@ def net_cut(env, rng, result):
     source = filled_source(env)
     target = env.server(name="target")
     proxy = env.proxy(target.port)
-    conf, p = synced(env, source, proxy.address)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, proxy.address)
     cuts = 0
     for _ in range(3):
         time.sleep(rng.uniform(0.5, 1.5))
@@ -480,9 +478,7 @@ def net_stall(env, rng, result):
     source = filled_source(env)
     target = env.server(name="target")
     proxy = env.proxy(target.port)
-    conf, p = synced(env, source, proxy.address)
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, proxy.address)
     for _ in range(2):
         time.sleep(rng.uniform(0.5, 1.5))
         proxy.stall(5.0)
@@ -502,11 +498,9 @@ def slow_target(env, rng, result):
     must spool and the source (replica buffer soft limit 4 MB for 1 s) must never drop it."""
     source = filled_source(env, **{"client-output-buffer-limit": "replica 256mb 4mb 1"})
     target = env.server(name="target")
-    conf, p = synced(env, source, target,
-                     sections={"shake": {"max_buffered": "64kb", "spool_max": "1gb"},
-                               "target": {"pipeline_max_bytes": "64kb"}})
-    before = sync_counters(source)
-    w = env.workload(source).start()
+    conf, p, before, w = synced_under_writes(env, source, target,
+                                             sections={"shake": {"max_buffered": "64kb", "spool_max": "1gb"},
+                                                       "target": {"pipeline_max_bytes": "64kb"}})
     w.run_for(0.5)
     since = p.mark()
     spooled = []
