@@ -110,6 +110,11 @@ def run_reference(workdir, ports, files, tag, timeout):
 
 # --- R1 ------------------------------------------------------------------------------------
 
+def masters_cpu(cluster):
+    """CPU seconds the cluster's servers have used so far (for information)."""
+    return sum(live.proc_cpu(n.proc.pid) for n in cluster.nodes)
+
+
 def scenario_r1(args, shake, workdir):
     say("== R1 restore rate: %d-key mixed RDB into an empty local 3-master cluster" % args.r1_keys)
     t0 = time.monotonic()
@@ -152,7 +157,9 @@ def scenario_r1(args, shake, workdir):
             if shake_error is None:
                 cluster.flush()
                 try:
+                    masters0 = masters_cpu(cluster)
                     run = run_shake(shake, workdir, rdb, cluster.address, "r1-%d" % i, args.timeout)
+                    masters = masters_cpu(cluster) - masters0
                     check_shake(run, keys)
                     if cluster.dbsize() != keys:
                         raise BenchFailure("after shake the cluster holds %d keys, expected %d"
@@ -160,23 +167,26 @@ def scenario_r1(args, shake, workdir):
                     check_sample("shake " + _label(i).strip(), expected, client_for, sample)
                     if i >= 0:
                         shake_runs.append(run)
-                    say("   %s  shake      %7.2fs  %8.0f keys/s  %6.1f MB/s  cpu %.2fs  peak RSS %.1f MiB"
+                    say("   %s  shake      %7.2fs  %8.0f keys/s  %6.1f MB/s  cpu %.2fs  peak RSS %.1f MiB  "
+                        "masters' cpu %.2fs"
                         % (_label(i), run.seconds, keys / run.seconds, mb(rdb_bytes) / run.seconds, run.cpu,
-                           run.maxrss / MIB))
+                           run.maxrss / MIB, masters))
                 except BenchFailure as e:
                     shake_error = str(e)
                     say("   %s  shake      FAILED (no more shake runs): %s" % (_label(i), shake_error))
 
             cluster.flush()
+            masters0 = masters_cpu(cluster)
             wall, replies, cpu = run_reference(workdir, ports, files, "r1-%d" % i, args.timeout)
+            masters = masters_cpu(cluster) - masters0
             if replies != keys or cluster.dbsize() != keys:
                 raise BenchFailure("reference: %d replies, cluster holds %d keys, expected %d"
                                    % (replies, cluster.dbsize(), keys))
             check_sample("reference " + _label(i).strip(), expected, client_for, sample)
             if i >= 0:
                 ref_runs.append((wall, cpu))
-            say("   %s  reference  %7.2fs  %8.0f keys/s  %6.1f MB/s  cpu %.2fs (redis-cli)"
-                % (_label(i), wall, keys / wall, mb(rdb_bytes) / wall, cpu))
+            say("   %s  reference  %7.2fs  %8.0f keys/s  %6.1f MB/s  cpu %.2fs (redis-cli)  masters' cpu %.2fs"
+                % (_label(i), wall, keys / wall, mb(rdb_bytes) / wall, cpu, masters))
         cluster.flush()
     finally:
         cluster.stop()
@@ -393,6 +403,8 @@ def main():
     ap.add_argument("--s3-seconds", type=float, help="S3 load window per run, seconds (default 15; 5 with --quick)")
     ap.add_argument("--s3-clients", type=int, default=4, help="S3 connections per redis-benchmark process (4 processes)")
     ap.add_argument("--s3-pipeline", type=int, default=16, help="S3 pipeline depth (redis-benchmark -P)")
+    ap.add_argument("--s3-target", choices=["standalone", "cluster"], default="cluster",
+                    help="S3: shake's target, one redis-server or a local 3-master cluster (default cluster)")
     ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
                     "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
     ap.add_argument("--shake-conf", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -402,14 +402,36 @@ def wait_flowing(source, observer, timeout=10.0):
                        what="the probe key reaching the target")
 
 
-def measure_window(source, observer, seconds, load):
+def proc_wakeups(pid):
+    """Voluntary context switches of a running process so far (each is a sleep, so a later
+    wake-up); 0 when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cpu_of(groups):
+    """{name: (CPU seconds, wake-ups) so far} of each named group of pids."""
+    return {name: (sum(proc_cpu(pid) for pid in pids), sum(proc_wakeups(pid) for pid in pids))
+            for name, pids in groups.items()}
+
+
+def measure_window(source, observer, seconds, load, groups):
     """Over `seconds`: write MARKER = n on the source every 100 ms and poll `observer` for it
     (one thread, 1 ms between polls). Returns (delays in s, markers never seen, ops/s,
-    stream bytes/s, window seconds)."""
+    stream bytes/s, window seconds, {group: CPU seconds used in the window}) where `groups`
+    names the pids whose CPU is split out (the source, the load, the target side, shake)."""
     src = redis.Redis(host=gen.HOST, port=source.port, socket_timeout=10)
     obs = redis.Redis(host=gen.HOST, port=observer.port, socket_timeout=10)
     ctl = source.client()
     try:
+        groups = dict(groups, load=[p.pid for p in load.procs])
+        cpu0 = cpu_of(groups)
         calls0, off0, t0 = command_calls(ctl), int(ctl.info("replication")["master_repl_offset"]), time.monotonic()
         sent, delays = {}, []
         seq = seen = 0
@@ -435,6 +457,7 @@ def measure_window(source, observer, seconds, load):
                 seen = int(v)
             time.sleep(0.001)
         calls1, off1, t1 = command_calls(ctl), int(ctl.info("replication")["master_repl_offset"]), time.monotonic()
+        cpu1 = cpu_of(groups)
         # The last markers: wait up to 5 s more for them (the load is still on).
         grace = time.monotonic() + 5
         while seen < seq and time.monotonic() < grace:
@@ -446,10 +469,51 @@ def measure_window(source, observer, seconds, load):
                 seen = int(v)
             time.sleep(0.001)
         window = t1 - t0
-        return delays, seq - seen, (calls1 - calls0) / window, (off1 - off0) / window, window
+        split = {name: (cpu1[name][0] - cpu0[name][0], cpu1[name][1] - cpu0[name][1]) for name in groups}
+        return delays, seq - seen, (calls1 - calls0) / window, (off1 - off0) / window, window, split
     finally:
         src.close()
         obs.close()
+
+
+def fmt_split(r):
+    """The window's CPU per group in cores (CPU seconds / window seconds), and its wake-ups
+    per second."""
+    w = r["window_s"]
+    return "  ".join("%s %.2f (%.0f/s)" % (name, sec / w, wakes / w)
+                     for name, (sec, wakes) in sorted(r["cpu_split"].items()))
+
+
+class StandaloneTarget:
+    """One redis-server as S3's target, with the few Cluster methods S3 uses."""
+
+    def __init__(self, name):
+        self.server = harness.start_server(name=name)
+        self.nodes = [self.server]
+        self.address = self.server.address
+
+    def flush(self):
+        self.server.client().flushall()
+
+    def node_for_key(self, key):
+        return self.server
+
+    def dbsize(self):
+        return self.server.client().dbsize()
+
+    def client_for(self):
+        client = self.server.client()
+        return lambda key: client
+
+    def stop(self):
+        self.server.stop()
+
+
+def s3_start_target(kind):
+    """S3's target: a local 3-master cluster, or one standalone server."""
+    if kind == "standalone":
+        return StandaloneTarget("bench-s3-tgt")
+    return harness.Cluster().start()
 
 
 def s3_shake_run(args, shake, workdir, source, cluster, tag):
@@ -467,9 +531,8 @@ def s3_shake_run(args, shake, workdir, source, cluster, tag):
         time.sleep(1.0)  # ramp up
         sampler = LagSampler(port, source.port)
         sampler.start()
-        cpu0 = proc_cpu(pid)
-        delays, missed, ops, stream, window = measure_window(source, observer, args.s3_seconds, load)
-        cpu1 = proc_cpu(pid)
+        groups = {"source": [source.proc.pid], "targets": [n.proc.pid for n in cluster.nodes], "shake": [pid]}
+        delays, missed, ops, stream, window, split = measure_window(source, observer, args.s3_seconds, load, groups)
         samples = sampler.finish()
         sampler_errors = sampler.errors
         sampler = None
@@ -486,7 +549,10 @@ def s3_shake_run(args, shake, workdir, source, cluster, tag):
         want, got = sc.dbsize(), cluster.dbsize()
         if want != got:
             raise BenchFailure("after the load: source %d keys, target %d" % (want, got))
-        client_for, _, _ = gen.cluster_router(cluster)
+        if isinstance(cluster, StandaloneTarget):
+            client_for = cluster.client_for()
+        else:
+            client_for, _, _ = gen.cluster_router(cluster)
         sample = sample_keys(sc, SAMPLE)
         check_sample("S3 shake " + tag, describe_keys(lambda k: sc, sample), client_for, sample)
         lags = [b for _, b, _, _ in samples]
@@ -500,7 +566,7 @@ def s3_shake_run(args, shake, workdir, source, cluster, tag):
                 "lag_ms_max": max((m for _, _, m, _ in samples), default=None), "lag_samples": len(samples),
                 "true_first": true[0] if true else None, "true_last": true[-1] if true else None,
                 "true_max": max(true) if true else None, "true_slope": tsl, "true_growth": tsl * dur,
-                "status_errors": sampler_errors, "cpu": cpu1 - cpu0, "maxrss": hwm, "catchup_s": catchup,
+                "status_errors": sampler_errors, "cpu": split["shake"][0], "cpu_split": split, "maxrss": hwm, "catchup_s": catchup,
                 "commands_written": st["writer"]["commands_written"], "keys": want}
     finally:
         if sampler is not None:
@@ -522,12 +588,14 @@ def s3_replica_run(args, workdir, source):
         wait_flowing(source, replica)
         load = Load(source.port, workdir, args.s3_clients, args.s3_pipeline, args.s3_rate)
         time.sleep(1.0)
-        delays, missed, ops, stream, window = measure_window(source, replica, args.s3_seconds, load)
+        groups = {"source": [source.proc.pid], "targets": [replica.proc.pid]}
+        delays, missed, ops, stream, window, split = measure_window(source, replica, args.s3_seconds, load, groups)
         load.stop()
         load = None
         sc = source.client()
         harness.wait_until(lambda: rc.dbsize() == sc.dbsize(), 60, what="replica catching up")
-        return {"ops": ops, "stream_bytes_s": stream, "window_s": window, "delays": delays, "missed": missed}
+        return {"ops": ops, "stream_bytes_s": stream, "window_s": window, "delays": delays, "missed": missed,
+                "cpu_split": split}
     finally:
         if load is not None:
             load.stop()
@@ -546,7 +614,7 @@ def scenario_s3(args, shake, workdir):
     say("== S3 incremental: %.0fs windows of SET/LPUSH/HSET/ZADD (%s) on a standalone source, shake into a "
         "3-master cluster vs a real replica; %s" % (args.s3_seconds, how, loadavg()))
     source = harness.start_server(config=dict(FAST_SYNC), name="bench-s3-src")
-    cluster = harness.Cluster().start()
+    cluster = s3_start_target(args.s3_target)
     shake_runs, rep_runs, shake_error = [], [], None
     try:
         for i in range(-args.warmup, args.runs):
@@ -559,12 +627,12 @@ def scenario_s3(args, shake, workdir):
                     say("   %s  shake    %8.0f ops/s  stream %5.1f MB/s  marker p50 %5.1f ms p99 %6.1f ms "
                         "(%d, %d unseen)\n            lag_bytes first %d last %d max %d, slope %+.0f B/s; "
                         "true lag first %d last %d max %d, slope %+.0f B/s; max lag_ms %s\n            "
-                        "cpu %.1fs  catch-up after the load %.2fs  peak RSS %.1f MiB"
+                        "cpu %.1fs  catch-up after the load %.2fs  peak RSS %.1f MiB\n            cores (wake-ups): %s"
                         % (label, r["ops"], mb(r["stream_bytes_s"]), _ms(r["delays"], 50) or -1,
                            _ms(r["delays"], 99) or -1, len(r["delays"]), r["missed"], r["lag_first"] or 0,
                            r["lag_last"] or 0, r["lag_max"] or 0, r["lag_slope"], r["true_first"] or 0,
                            r["true_last"] or 0, r["true_max"] or 0, r["true_slope"], r["lag_ms_max"], r["cpu"],
-                           r["catchup_s"], r["maxrss"] / MIB))
+                           r["catchup_s"], r["maxrss"] / MIB, fmt_split(r)))
                 except (BenchFailure, harness.ShakeTimeout, AssertionError) as e:
                     shake_error = str(e)
                     say("   %s  shake    FAILED (no more shake runs): %s" % (label, shake_error))
@@ -572,8 +640,9 @@ def scenario_s3(args, shake, workdir):
             if i >= 0:
                 rep_runs.append(r)
             say("   %s  replica  %8.0f ops/s  stream %5.1f MB/s  marker p50 %5.1f ms p99 %6.1f ms (%d, %d unseen)  %s"
+                "\n            cores (wake-ups): %s"
                 % (label, r["ops"], mb(r["stream_bytes_s"]), _ms(r["delays"], 50) or -1, _ms(r["delays"], 99) or -1,
-                   len(r["delays"]), r["missed"], loadavg()))
+                   len(r["delays"]), r["missed"], loadavg(), fmt_split(r)))
     finally:
         cluster.stop()
         source.stop()
