@@ -54,6 +54,7 @@ struct sync_shard {
     char replid[41];
     uint64_t acked_offset;
     int acked_db;
+    int live_dirty;                    /* acked_offset moved since checkpoint.live had it */
     /* db changes submitted and not yet acknowledged, in stream order */
     struct sync_db_change *db_changes; /* owned ring */
     size_t db_changes_head, db_changes_count, db_changes_cap;
@@ -90,6 +91,7 @@ struct sync_job {
     unsigned status_ticks;
 
     ev_idle pump;
+    ev_prepare live_record;            /* active while a shard is live_dirty */
     ev_timer checkpoint_timer;
     ev_timer status_timer;
     ev_signal sigint, sigterm;
@@ -131,6 +133,7 @@ static int sync_save_checkpoint_durably(struct sync_job *job, char *err, size_t 
  * restart must not continue the old stream over a half-written RDB. */
 static void sync_forget_checkpoint(struct sync_job *job, struct sync_shard *shard) {
     char err[512];
+    shard->live_dirty = 0;
     checkpoint_live_forget(job->live, shard->index); /* before the durable record */
     /* The shard stays in the file with an id no master has, so that a restart
      * knows the target's keys are this sync's (no on_existing refusal) and asks
@@ -226,7 +229,26 @@ static void sync_on_acked(void *ctx, int source, uint64_t offset) {
     }
     shard->acked_offset = offset;
     shard->resumable = 1;
-    checkpoint_live_record(job->live, source, shard->name, shard->replid, offset, shard->acked_db);
+    shard->live_dirty = 1;
+    ev_prepare_start(job->loop, &job->live_record);
+}
+
+/* Store the acknowledged positions in checkpoint.live once per loop iteration,
+ * before the loop sleeps, rather than at every reply: a reply batch acknowledges
+ * hundreds of commands. A kill between an ack and this record only replays those
+ * writes again (at-least-once), it loses none. */
+static void sync_on_live_record(struct ev_loop *loop, ev_prepare *watcher, int revents) {
+    (void)revents;
+    struct sync_job *job = watcher->data;
+    ev_prepare_stop(loop, watcher);
+    for (int i = 0; i < job->shard_count; i++) {
+        struct sync_shard *shard = &job->shards[i];
+        if (!shard->live_dirty) continue;
+        shard->live_dirty = 0;
+        if (!shard->resumable || !shard->in_stream) continue;
+        checkpoint_live_record(job->live, i, shard->name, shard->replid, shard->acked_offset,
+                               shard->acked_db);
+    }
 }
 
 /* Turn a command the filter dropped into a PING the writer drops at once, so its
@@ -802,6 +824,8 @@ static int sync_prepare_dir(struct sync_job *job) {
 static void sync_watchers_start(struct sync_job *job) {
     ev_idle_init(&job->pump, sync_on_pump);
     job->pump.data = job;
+    ev_prepare_init(&job->live_record, sync_on_live_record);
+    job->live_record.data = job;
     double interval = job->conf->shake.checkpoint_interval_ms / 1000.0;
     ev_timer_init(&job->checkpoint_timer, sync_on_checkpoint_timer, interval, interval);
     job->checkpoint_timer.data = job;
@@ -819,6 +843,7 @@ static void sync_watchers_start(struct sync_job *job) {
 
 static void sync_watchers_stop(struct sync_job *job) {
     ev_idle_stop(job->loop, &job->pump);
+    ev_prepare_stop(job->loop, &job->live_record);
     ev_timer_stop(job->loop, &job->checkpoint_timer);
     ev_timer_stop(job->loop, &job->status_timer);
     ev_signal_stop(job->loop, &job->sigint);
