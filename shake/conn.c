@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "shake/reply_spare.h"
 #include "shake/tls.h"
 
 #define CONN_READ_CHUNK (256 * 1024)
@@ -54,6 +55,7 @@ struct conn {
 
     char *read_buf; /* CONN_READ_CHUNK bytes, reused for every read */
     redisReader *reader;
+    struct reply_spare replies; /* the reader's reply objects */
     int reading; /* the owner wants input (see conn_set_reading) */
     /* The socket refused a write (EAGAIN): conn_send stops writing eagerly until
      * the write watcher says it is writable again, instead of trying (and
@@ -340,6 +342,7 @@ int conn_connect(struct conn *conn, char *err, size_t errlen) {
         return -1;
     }
     conn->reader->maxbuf = CONN_READER_MAX_IDLE_BUF;
+    reply_spare_install(&conn->replies, conn->reader);
     conn->fd = fd;
     conn->state = CONN_CONNECTING;
     ev_io_set(&conn->read_watcher, fd, EV_READ);
@@ -589,4 +592,8 @@ int conn_get_reply(struct conn *conn, void **reply, char *err, size_t errlen) {
         return -1;
     }
     return *reply != NULL;
+}
+
+void conn_free_reply(struct conn *conn, void *reply) {
+    reply_spare_release(&conn->replies, reply);
 }

@@ -1712,7 +1712,7 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
         }
         redisReply *reply = reply_ptr;
         if (node->sent.count == 0) {
-            freeReplyObject(reply);
+            conn_free_reply(conn, reply);
             writer_node_lost(node, "a reply to no command");
             break;
         }
@@ -1732,7 +1732,7 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
             if (reply->type == REDIS_REPLY_ERROR && node->queued_error[0] == '\0')
                 snprintf(node->queued_error, sizeof(node->queued_error), "%.*s", (int)reply->len,
                          reply->str);
-            freeReplyObject(reply);
+            conn_free_reply(conn, reply);
             continue;
         }
         node->replies_seen = 0;
@@ -1743,7 +1743,7 @@ static void writer_node_on_readable(void *ctx, struct conn *conn) {
             writer_on_transaction_reply(node, &item, reply);
         else
             writer_on_data_reply(node, &item, reply);
-        freeReplyObject(reply);
+        conn_free_reply(conn, reply);
     }
     if (!writer_stopped(writer) && node->paused && node->sent.count == 0 &&
         !ev_is_active(&node->timer)) {

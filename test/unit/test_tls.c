@@ -172,7 +172,7 @@ static void probe_on_readable(void *ctx, struct conn *conn) {
             free(value);
         }
         probe->replies++;
-        freeReplyObject(reply);
+        conn_free_reply(conn, reply);
     }
     if (rc < 0) snprintf(probe->error, sizeof(probe->error), "%s", err);
     if (rc < 0 || probe->replies >= probe->replies_wanted) {
