@@ -261,6 +261,17 @@ static int set_shake_checkpoint_interval_ms(struct conf_parse *parse, const char
     return 0;
 }
 
+static int set_shake_io_collect_us(struct conf_parse *parse, const char *value, char *why,
+                                   size_t len) {
+    long n;
+    if (conf_parse_int(value, 0, 100000, &n) != 0) {
+        snprintf(why, len, "'%s' is not a number of microseconds from 0 to 100000", value);
+        return -1;
+    }
+    parse->conf->shake.io_collect_us = (int)n;
+    return 0;
+}
+
 static int set_shake_max_buffered(struct conf_parse *parse, const char *value, char *why,
                                   size_t len) {
     return set_size(&parse->conf->shake.max_buffered, 64 * 1024, value, why, len);
@@ -773,6 +784,7 @@ static const struct conf_key conf_keys[] = {
     {"shake", "restore_max_bytes", set_shake_restore_max_bytes},
     {"shake", "progress", set_shake_progress},
     {"shake", "checkpoint_interval_ms", set_shake_checkpoint_interval_ms},
+    {"shake", "io_collect_us", set_shake_io_collect_us},
     {"shake", "max_buffered", set_shake_max_buffered},
     {"shake", "spool_max", set_shake_spool_max},
     {"shake", "status", set_shake_status},
@@ -1018,6 +1030,7 @@ void conf_init(struct shake_conf *conf) {
     conf->shake.restore_max_bytes = 16 * 1024 * 1024;
     conf->shake.progress = -1;
     conf->shake.checkpoint_interval_ms = 1000;
+    conf->shake.io_collect_us = 1000;
     conf->shake.max_buffered = 16 * 1024 * 1024;
     conf->shake.spool_max = (size_t)1024 * 1024 * 1024;
     conf->shake.status_host = strdup("127.0.0.1");

@@ -103,6 +103,7 @@ struct conf_shake {
     size_t restore_max_bytes;   /* values bigger than this are streamed as commands */
     int progress;               /* -1 auto (terminal), 0 off, 1 on */
     int checkpoint_interval_ms; /* sync: how often acknowledged offsets are saved */
+    int io_collect_us;          /* busy event loop: least time between two rounds of I/O */
     size_t max_buffered;        /* sync: bytes read from one source and not yet decoded */
     size_t spool_max;           /* sync: bytes of command stream parked on disk per shard
                                    while the target is behind; 0: no spool */

@@ -167,6 +167,30 @@ Test(conf, sync_source_needs_an_address) {
                       "t.ini:6: [target] forward_publish: 'maybe' is not yes or no");
 }
 
+Test(conf, io_collect_us_is_bounded_microseconds) {
+    struct shake_conf conf;
+    char err[CONF_ERR_LEN] = "";
+    const char *base = "[source]\ntype = sync\naddress = h:1\n[target]\naddress = h:2\n";
+    char text[512];
+    cr_assert_eq(load(&conf, base, err), 0, "%s", err);
+    cr_assert_eq(conf.shake.io_collect_us, 1000, "the default is 1 ms");
+    conf_free(&conf);
+    snprintf(text, sizeof(text), "%s[shake]\nio_collect_us = 0\n", base);
+    cr_assert_eq(load(&conf, text, err), 0, "%s", err);
+    cr_assert_eq(conf.shake.io_collect_us, 0);
+    conf_free(&conf);
+    snprintf(text, sizeof(text), "%s[shake]\nio_collect_us = 250\n", base);
+    cr_assert_eq(load(&conf, text, err), 0, "%s", err);
+    cr_assert_eq(conf.shake.io_collect_us, 250);
+    conf_free(&conf);
+    snprintf(text, sizeof(text), "%s[shake]\nio_collect_us = 100001\n", base);
+    assert_fails_with(text, "t.ini:7: [shake] io_collect_us: '100001' is not a number of "
+                            "microseconds from 0 to 100000");
+    snprintf(text, sizeof(text), "%s[shake]\nio_collect_us = 1ms\n", base);
+    assert_fails_with(text, "t.ini:7: [shake] io_collect_us: '1ms' is not a number of "
+                            "microseconds from 0 to 100000");
+}
+
 Test(conf, wait_replicas_is_auto_or_a_count) {
     struct shake_conf conf;
     char err[CONF_ERR_LEN] = "";
