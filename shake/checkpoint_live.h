@@ -1,5 +1,6 @@
-/* checkpoint_live.h -- the acknowledged position of every shard, updated at each
- * acknowledgement, in a file that survives kill -9.
+/* checkpoint_live.h -- the acknowledged position of every shard, updated after
+ * each round of acknowledgements (sync.c records once per event-loop round), in a
+ * file that survives kill -9.
  *
  * The checkpoint file (checkpoint.h) is saved durably once per
  * checkpoint_interval_ms; a process killed between two saves would resume from
@@ -12,7 +13,8 @@
  * Each shard has two copies of its record, written alternately, each with a
  * sequence number and a CRC-64: a process killed in the middle of a store leaves
  * the other copy intact. After kill -9, only the writes that were on their way
- * (sent, not yet answered) can be applied twice.
+ * (sent, not yet answered, or answered in the round the kill interrupted) can be
+ * applied twice.
  */
 #ifndef SHAKE_CHECKPOINT_LIVE_H
 #define SHAKE_CHECKPOINT_LIVE_H
