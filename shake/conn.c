@@ -55,7 +55,8 @@ struct conn {
 
     char *read_buf; /* CONN_READ_CHUNK bytes, reused for every read */
     redisReader *reader;
-    struct reply_spare replies; /* the reader's reply objects */
+    int reuse_replies;          /* conn_reuse_replies was called */
+    struct reply_spare replies; /* the reader's reply objects, with reuse_replies */
     int reading; /* the owner wants input (see conn_set_reading) */
     /* The socket refused a write (EAGAIN): conn_send stops writing eagerly until
      * the write watcher says it is writable again, instead of trying (and
@@ -342,7 +343,7 @@ int conn_connect(struct conn *conn, char *err, size_t errlen) {
         return -1;
     }
     conn->reader->maxbuf = CONN_READER_MAX_IDLE_BUF;
-    reply_spare_install(&conn->replies, conn->reader);
+    if (conn->reuse_replies) reply_spare_install(&conn->replies, conn->reader);
     conn->fd = fd;
     conn->state = CONN_CONNECTING;
     ev_io_set(&conn->read_watcher, fd, EV_READ);
@@ -592,6 +593,10 @@ int conn_get_reply(struct conn *conn, void **reply, char *err, size_t errlen) {
         return -1;
     }
     return *reply != NULL;
+}
+
+void conn_reuse_replies(struct conn *conn) {
+    conn->reuse_replies = 1;
 }
 
 void conn_free_reply(struct conn *conn, void *reply) {

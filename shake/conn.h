@@ -74,13 +74,17 @@ void conn_set_reading(struct conn *conn, int on);
 /* Bytes appended but not yet written to the socket. */
 size_t conn_pending_output(const struct conn *conn);
 
-/* Pull one parsed reply: 1 with *reply set (a redisReply the caller gives back
- * with conn_free_reply), 0 when no whole reply is
+/* Pull one parsed reply: 1 with *reply set (a redisReply, see conn_reuse_replies
+ * for how to free it), 0 when no whole reply is
  * buffered, -1 on a protocol error (the conn is then closed and `error` is NOT
  * called: the caller handles it). */
 int conn_get_reply(struct conn *conn, void **reply, char *err, size_t errlen);
-/* Give back a reply from conn_get_reply (status and integer replies reuse one
- * object the conn keeps; see shake/reply_spare.h). */
+/* From the next connect on, top-level status and integer replies reuse one object
+ * the conn keeps (see shake/reply_spare.h), for an owner that gives every reply
+ * back with conn_free_reply and keeps none past that. Without it, replies are
+ * plain hiredis objects the caller may keep and free with freeReplyObject. */
+void conn_reuse_replies(struct conn *conn);
+/* Give back a reply from conn_get_reply. */
 void conn_free_reply(struct conn *conn, void *reply);
 
 const char *conn_host(const struct conn *conn);

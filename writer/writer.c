@@ -742,7 +742,10 @@ static struct writer_node *writer_node_new(struct writer *writer, const char *ho
         .error = writer_node_on_error,
     };
     node->conn = conn_new(writer->loop, host, port, writer->conf->connect_timeout_ms, &callbacks);
-    if (node->conn != NULL) conn_set_tls(node->conn, writer->conf->tls.context);
+    if (node->conn != NULL) {
+        conn_set_tls(node->conn, writer->conf->tls.context);
+        conn_reuse_replies(node->conn); /* every reply is given back in on_readable */
+    }
     if (node->host == NULL || node->conn == NULL) {
         conn_free(node->conn);
         free(node->host);

@@ -229,6 +229,7 @@ static void probe_run(struct probe *probe, int port, const struct tls_context *t
     };
     probe->conn = conn_new(probe->loop, "127.0.0.1", port, 3000, &callbacks);
     cr_assert_not_null(probe->conn);
+    conn_reuse_replies(probe->conn); /* the writer's way: every reply given back */
     conn_set_tls(probe->conn, tls);
     ev_timer_init(&probe->deadline, probe_on_deadline, 20., 0.);
     ev_timer_start(probe->loop, &probe->deadline);
