@@ -595,9 +595,14 @@ static enum replica_status replica_next_rdb(struct replica *replica, struct shak
     return REPLICA_FAILED;
 }
 
+/* Whether argument i is `word` (lowercase), in any case: lengths first, since
+ * this runs on every command of the stream. */
+static int replica_arg_is(const struct shake_entry *entry, int i, const char *word, size_t len) {
+    return entry->argc > i && entry->argv_len[i] == len && strcasecmp(entry->argv[i], word) == 0;
+}
+
 static int replica_is_getack(const struct shake_entry *entry) {
-    return entry->argc >= 2 && strcasecmp(entry->argv[0], "replconf") == 0 &&
-           strcasecmp(entry->argv[1], "getack") == 0;
+    return replica_arg_is(entry, 0, "replconf", 8) && replica_arg_is(entry, 1, "getack", 6);
 }
 
 /* PING and REPLCONF change no data. A reconnect resumes before a trailing run of
@@ -605,7 +610,7 @@ static int replica_is_getack(const struct shake_entry *entry) {
  * last (e.g. the GETACK of a SHUTDOWN), and PSYNC past its offset would force a
  * full sync. Asking from a little earlier only repeats them. */
 static int replica_is_keepalive(const struct shake_entry *entry) {
-    return strcasecmp(entry->argv[0], "ping") == 0 || strcasecmp(entry->argv[0], "replconf") == 0;
+    return replica_arg_is(entry, 0, "ping", 4) || replica_arg_is(entry, 0, "replconf", 8);
 }
 
 static enum replica_status replica_next_stream(struct replica *replica,
