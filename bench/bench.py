@@ -408,7 +408,7 @@ def main():
     ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
                     "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
     ap.add_argument("--shake-conf", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="S4 only: set this in shake's config file (repeatable), e.g. target.restore_max_bytes=256mb")
+                    help="S3 and S4: set this in shake's config file (repeatable), e.g. target.pipeline_max_bytes=256kb")
     ap.add_argument("--timeout", type=float, default=900, help="bound on one run of either side, seconds")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (RDB files, logs)")

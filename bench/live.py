@@ -415,9 +415,21 @@ def proc_wakeups(pid):
     return 0
 
 
+def proc_run_delay(pid):
+    """Seconds a running process has waited, runnable, for a CPU so far (schedstat); 0 when
+    it is gone."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def cpu_of(groups):
-    """{name: (CPU seconds, wake-ups) so far} of each named group of pids."""
-    return {name: (sum(proc_cpu(pid) for pid in pids), sum(proc_wakeups(pid) for pid in pids))
+    """{name: (CPU seconds, wake-ups, seconds waited for a CPU) so far} of each named group of
+    pids."""
+    return {name: (sum(proc_cpu(pid) for pid in pids), sum(proc_wakeups(pid) for pid in pids),
+                   sum(proc_run_delay(pid) for pid in pids))
             for name, pids in groups.items()}
 
 
@@ -469,7 +481,7 @@ def measure_window(source, observer, seconds, load, groups):
                 seen = int(v)
             time.sleep(0.001)
         window = t1 - t0
-        split = {name: (cpu1[name][0] - cpu0[name][0], cpu1[name][1] - cpu0[name][1]) for name in groups}
+        split = {name: tuple(b - a for a, b in zip(cpu0[name], cpu1[name])) for name in groups}
         return delays, seq - seen, (calls1 - calls0) / window, (off1 - off0) / window, window, split
     finally:
         src.close()
@@ -477,11 +489,11 @@ def measure_window(source, observer, seconds, load, groups):
 
 
 def fmt_split(r):
-    """The window's CPU per group in cores (CPU seconds / window seconds), and its wake-ups
-    per second."""
+    """The window's CPU per group in cores (CPU seconds / window seconds), its wake-ups per
+    second, and the time its processes waited for a CPU while runnable (ms per second)."""
     w = r["window_s"]
-    return "  ".join("%s %.2f (%.0f/s)" % (name, sec / w, wakes / w)
-                     for name, (sec, wakes) in sorted(r["cpu_split"].items()))
+    return "  ".join("%s %.2f (%.0f/s, waited %.0f ms/s)" % (name, sec / w, wakes / w, waited * 1000 / w)
+                     for name, (sec, wakes, waited) in sorted(r["cpu_split"].items()))
 
 
 class StandaloneTarget:
@@ -519,7 +531,7 @@ def s3_start_target(kind):
 def s3_shake_run(args, shake, workdir, source, cluster, tag):
     source.client().flushall()
     cluster.flush()
-    p, port = start_shake(shake, workdir, source, cluster, tag)
+    p, port = start_shake(shake, workdir, source, cluster, tag, extra=args.shake_conf)
     load = None
     sampler = None
     try:
@@ -611,8 +623,11 @@ def scenario_s3(args, shake, workdir):
         how = "loadgen.py paced at %d commands/s, 4 connections, -P %d" % (args.s3_rate, args.s3_pipeline)
     else:
         how = "4 redis-benchmark, -c %d -P %d each, unpaced" % (args.s3_clients, args.s3_pipeline)
-    say("== S3 incremental: %.0fs windows of SET/LPUSH/HSET/ZADD (%s) on a standalone source, shake into a "
-        "3-master cluster vs a real replica; %s" % (args.s3_seconds, how, loadavg()))
+    into = "one standalone server" if args.s3_target == "standalone" else "a 3-master cluster"
+    conf = "".join("; shake config %s.%s = %s" % (sec, k, v) for sec, kv in sorted(args.shake_conf.items())
+                   for k, v in sorted(kv.items()))
+    say("== S3 incremental: %.0fs windows of SET/LPUSH/HSET/ZADD (%s) on a standalone source, shake into %s "
+        "vs a real replica%s; %s" % (args.s3_seconds, how, into, conf, loadavg()))
     source = harness.start_server(config=dict(FAST_SYNC), name="bench-s3-src")
     cluster = s3_start_target(args.s3_target)
     shake_runs, rep_runs, shake_error = [], [], None
@@ -627,7 +642,7 @@ def scenario_s3(args, shake, workdir):
                     say("   %s  shake    %8.0f ops/s  stream %5.1f MB/s  marker p50 %5.1f ms p99 %6.1f ms "
                         "(%d, %d unseen)\n            lag_bytes first %d last %d max %d, slope %+.0f B/s; "
                         "true lag first %d last %d max %d, slope %+.0f B/s; max lag_ms %s\n            "
-                        "cpu %.1fs  catch-up after the load %.2fs  peak RSS %.1f MiB\n            cores (wake-ups): %s"
+                        "cpu %.1fs  catch-up after the load %.2fs  peak RSS %.1f MiB\n            cores (wake-ups, run-queue wait): %s"
                         % (label, r["ops"], mb(r["stream_bytes_s"]), _ms(r["delays"], 50) or -1,
                            _ms(r["delays"], 99) or -1, len(r["delays"]), r["missed"], r["lag_first"] or 0,
                            r["lag_last"] or 0, r["lag_max"] or 0, r["lag_slope"], r["true_first"] or 0,
@@ -640,7 +655,7 @@ def scenario_s3(args, shake, workdir):
             if i >= 0:
                 rep_runs.append(r)
             say("   %s  replica  %8.0f ops/s  stream %5.1f MB/s  marker p50 %5.1f ms p99 %6.1f ms (%d, %d unseen)  %s"
-                "\n            cores (wake-ups): %s"
+                "\n            cores (wake-ups, run-queue wait): %s"
                 % (label, r["ops"], mb(r["stream_bytes_s"]), _ms(r["delays"], 50) or -1, _ms(r["delays"], 99) or -1,
                    len(r["delays"]), r["missed"], loadavg(), fmt_split(r)))
     finally:
@@ -650,7 +665,7 @@ def scenario_s3(args, shake, workdir):
     rep_ops = statistics.median(r["ops"] for r in rep_runs)
     rep_delays = [d for r in rep_runs for d in r["delays"]]
     out = {
-        "scenario": "S3", "runs": args.runs, "warmup": args.warmup, "seconds": args.s3_seconds,
+        "scenario": "S3", "target": args.s3_target, "shake_conf": args.shake_conf, "runs": args.runs, "warmup": args.warmup, "seconds": args.s3_seconds,
         "clients": args.s3_clients, "pipeline": args.s3_pipeline, "rate": args.s3_rate, "shake_error": shake_error,
         "replica_ops": [r["ops"] for r in rep_runs], "replica_median_ops": rep_ops,
         "replica_stream_mb_s": statistics.median(mb(r["stream_bytes_s"]) for r in rep_runs),
