@@ -403,8 +403,9 @@ def main():
     ap.add_argument("--s3-seconds", type=float, help="S3 load window per run, seconds (default 15; 5 with --quick)")
     ap.add_argument("--s3-clients", type=int, default=4, help="S3 connections per redis-benchmark process (4 processes)")
     ap.add_argument("--s3-pipeline", type=int, default=16, help="S3 pipeline depth (redis-benchmark -P)")
-    ap.add_argument("--s3-target", choices=["standalone", "cluster"], default="cluster",
-                    help="S3: shake's target, one redis-server or a local 3-master cluster (default cluster)")
+    ap.add_argument("--s3-target", choices=["standalone", "cluster", "both"], default="both",
+                    help="S3: shake's target, one redis-server, a local 3-master cluster, or both one after the "
+                         "other (default both)")
     ap.add_argument("--s3-rate", type=int, default=0, help="S3: pace the load at this many commands/s with "
                     "bench/loadgen.py instead of saturating the source with redis-benchmark (default 0: saturate)")
     ap.add_argument("--shake-conf", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -455,7 +456,8 @@ def main():
             # S rounds are long (a 400k-key full sync, 15 s load windows, big keys): 3 runs by default.
             args.runs = runs_given or (1 if args.quick else (3 if name.startswith("S") else 5))
             try:
-                results.append(fn(args, shake_copy, workdir))
+                got = fn(args, shake_copy, workdir)
+                results.extend(got if isinstance(got, list) else [got])
             except (BenchFailure, gen.PipeError, harness.ServerStartError, RuntimeError, AssertionError) as e:
                 say("   %s FAILED: %s" % (name, e))
                 failures.append((name, str(e)))
