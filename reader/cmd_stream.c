@@ -26,7 +26,11 @@
  * because redisReader allocates an array's element table from its header alone:
  * "*400000000\r\n" would cost 3.2 GB before a single argument arrived. */
 #define CMD_STREAM_MAX_ARGS (1 << 24)
-#define CMD_STREAM_SLICE (64 * 1024)
+/* Each time it has consumed 1 KB, hiredis moves what is left of the slice to the
+ * front: a slice of S bytes costs about S/2 moved per KB parsed. 8 KB parsed a
+ * stream of small commands 17% faster than 64 KB (CPU per command, in a loop over
+ * 1.3 M SETs); a big argument still arrives whole, the reader's buffer grows. */
+#define CMD_STREAM_SLICE (8 * 1024)
 
 struct cmd_stream {
     redisReader *reader; /* owned */
