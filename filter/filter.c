@@ -640,7 +640,7 @@ static int filter_split(struct filter *filter, struct shake_entry *entry, int n,
                 entry->argv_len[w] = entry->argv_len[from];
                 w++;
             } else {
-                free(entry->argv[from]);
+                shake_entry_arg_free(entry, from);
             }
         }
     }
@@ -700,6 +700,11 @@ static enum filter_verdict filter_apply_command_keys(struct filter *filter,
     }
     for (int i = 0; i < n; i++) {
         int p = filter->positions[i];
+        if (filter_rename_for(filter, entry->argv[p], entry->argv_len[p]) == NULL) continue;
+        if (shake_entry_arg_own(entry, p) != 0) {
+            snprintf(filter->err, sizeof(filter->err), "filter: out of memory renaming a key");
+            return FILTER_ERROR;
+        }
         if (filter_rename_key(filter, &entry->argv[p], &entry->argv_len[p]) != 0)
             return FILTER_ERROR;
     }

@@ -80,7 +80,7 @@ static void *cmd_stream_create_string(const redisReadTask *task, char *str, size
     if (task->parent == NULL || task->type != REDIS_REPLY_STRING)
         return cmd_stream_reject(task, "expected a command (an array of bulk strings)");
     struct shake_entry *entry = task->parent->obj;
-    char *arg = malloc(len + 1);
+    char *arg = shake_entry_arg_alloc(entry, len);
     if (arg == NULL) return cmd_stream_reject(task, "out of memory");
     memcpy(arg, str, len);
     arg[len] = '\0';

@@ -119,6 +119,10 @@ static int cutover_filter_barrier(struct cutover *cutover, struct cutover_barrie
         snprintf(err, errlen, "filter: %s", filter_error(cutover->filter));
         rc = -1;
     }
+    if (rc == 1 && entry->argc >= 2 && shake_entry_arg_own(entry, 1) != 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
     if (rc == 1 && entry->argc >= 2) {
         barrier->target_db = entry->db;
         barrier->target_key = entry->argv[1];

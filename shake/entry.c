@@ -2,6 +2,8 @@
  * Knows nothing of readers or writers. */
 #include "shake/entry.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,7 +114,7 @@ struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
     struct shake_entry *entry;
     if (entry_pool_count > 0) {
         entry = entry_pool[--entry_pool_count];
-        memset(entry, 0, sizeof(*entry));
+        memset(entry, 0, offsetof(struct shake_entry, argbuf));
     } else {
         entry = calloc(1, sizeof(*entry));
         if (entry == NULL) return NULL;
@@ -122,6 +124,34 @@ struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
     entry->idle_s = -1;
     entry->freq = -1;
     return entry;
+}
+
+static int shake_entry_arg_is_inline(const struct shake_entry *entry, const char *arg) {
+    uintptr_t at = (uintptr_t)arg, start = (uintptr_t)entry->argbuf;
+    return at >= start && at < start + sizeof(entry->argbuf);
+}
+
+char *shake_entry_arg_alloc(struct shake_entry *entry, size_t len) {
+    if (len < sizeof(entry->argbuf) - entry->argbuf_used) {
+        char *arg = entry->argbuf + entry->argbuf_used;
+        entry->argbuf_used += len + 1;
+        return arg;
+    }
+    return malloc(len + 1);
+}
+
+void shake_entry_arg_free(struct shake_entry *entry, int i) {
+    if (!shake_entry_arg_is_inline(entry, entry->argv[i])) free(entry->argv[i]);
+    entry->argv[i] = NULL;
+}
+
+int shake_entry_arg_own(struct shake_entry *entry, int i) {
+    if (!shake_entry_arg_is_inline(entry, entry->argv[i])) return 0;
+    char *copy = malloc(entry->argv_len[i] + 1);
+    if (copy == NULL) return -1;
+    memcpy(copy, entry->argv[i], entry->argv_len[i] + 1);
+    entry->argv[i] = copy;
+    return 0;
 }
 
 int shake_entry_set_argc(struct shake_entry *entry, int argc) {
@@ -148,7 +178,7 @@ void shake_entry_free(struct shake_entry *entry) {
     free(entry->arena);
     if (entry->argv != NULL) {
         for (int i = 0; i < entry->argc; i++)
-            free(entry->argv[i]);
+            shake_entry_arg_free(entry, i);
         if (entry->argv != entry->argv_inline) free(entry->argv);
     }
     if (entry->argv_len != entry->argv_len_inline) free(entry->argv_len);

@@ -95,6 +95,9 @@ struct shake_item {
 
 /* CMD arguments whose arrays live inside the entry: SET key value PXAT ms is 5. */
 #define SHAKE_ARGV_INLINE 6
+/* Bytes of CMD arguments kept inside the entry (SET, HSET, ZADD... of short keys
+ * and values fit): no malloc and free per argument. */
+#define SHAKE_ARGBUF 192
 
 struct shake_entry {
     enum shake_entry_kind kind;
@@ -125,15 +128,30 @@ struct shake_entry {
     size_t nitems;
     char *arena;
 
-    /* CMD: each argv[i] is malloc'd (NUL-terminated); the arrays are argv_inline and
-       argv_len_inline for up to SHAKE_ARGV_INLINE arguments (shake_entry_set_argc),
-       else malloc'd */
+    /* CMD: each argv[i] is NUL-terminated, and either lies in argbuf (small
+       arguments, from shake_entry_arg_alloc) or is malloc'd: free or take one with
+       shake_entry_arg_free / shake_entry_arg_own, never free() directly. The arrays
+       are argv_inline and argv_len_inline for up to SHAKE_ARGV_INLINE arguments
+       (shake_entry_set_argc), else malloc'd */
     int argc;
     char **argv;
     size_t *argv_len;
     char *argv_inline[SHAKE_ARGV_INLINE];
     size_t argv_len_inline[SHAKE_ARGV_INLINE];
+    size_t argbuf_used;
+    char argbuf[SHAKE_ARGBUF]; /* last: a reused entry clears everything before it */
 };
+
+/* `len` bytes plus a NUL for a CMD argument: inside the entry while argbuf has
+ * room (a streamed command's arguments are mostly small), else malloc'd. NULL when
+ * out of memory. */
+char *shake_entry_arg_alloc(struct shake_entry *entry, size_t len);
+/* Free argv[i] (when malloc'd) and set it to NULL. */
+void shake_entry_arg_free(struct shake_entry *entry, int i);
+/* Make argv[i] malloc'd (copying it out of argbuf if it is there), for a caller
+ * that reallocs it or keeps it past the entry. Returns 0, or -1 when out of
+ * memory (argv[i] unchanged). */
+int shake_entry_arg_own(struct shake_entry *entry, int i);
 
 /* Released entries are kept per thread (a bounded number) for the next
  * shake_entry_new; shake_entry_trim frees the calling thread's. */

@@ -257,7 +257,7 @@ static void sync_on_live_record(struct ev_loop *loop, ev_prepare *watcher, int r
 static int sync_make_offset_marker(struct shake_entry *entry) {
     char *ping = strdup("PING");
     if (ping == NULL) return -1;
-    for (int i = 0; i < entry->argc; i++) free(entry->argv[i]);
+    for (int i = 0; i < entry->argc; i++) shake_entry_arg_free(entry, i);
     entry->argc = 1;
     entry->argv[0] = ping;
     entry->argv_len[0] = 4;
