@@ -51,11 +51,24 @@ Test(crc16, empty_input_is_zero) {
     cr_assert_eq(crc16("", 0), 0);
 }
 
-Test(crc16, table_matches_bitwise_definition) {
-    unsigned char buf[600];
+Test(crc16, matches_bitwise_definition_at_every_length_and_alignment) {
+    unsigned char buf[600 + 8];
     fill_pattern(buf, sizeof buf);
-    for (size_t len = 0; len <= sizeof buf; len += 7)
-        cr_assert_eq(crc16((const char *)buf, len), reference_crc16(buf, len), "len %zu", len);
+    for (size_t at = 0; at < 8; at++)
+        for (size_t len = 0; len + at <= sizeof buf; len += len < 80 ? 1 : 13)
+            cr_assert_eq(crc16((const char *)buf + at, len), reference_crc16(buf + at, len),
+                         "len %zu at %zu", len, at);
+}
+
+Test(crc16, every_byte_value_at_every_place_of_an_eight_byte_block) {
+    unsigned char buf[19];
+    for (size_t place = 0; place < sizeof buf; place++)
+        for (int value = 0; value < 256; value++) {
+            memset(buf, 0x5a, sizeof buf);
+            buf[place] = (unsigned char)value;
+            cr_assert_eq(crc16((const char *)buf, sizeof buf), reference_crc16(buf, sizeof buf),
+                         "byte %d at %zu", value, place);
+        }
 }
 
 Test(key_hash_slot, known_slots_of_foo_and_bar) {
