@@ -108,11 +108,16 @@ void shake_value_buffer_trim(void) {
 static _Thread_local struct shake_entry *entry_pool[ENTRY_POOL_MAX + 1];
 static _Thread_local size_t entry_pool_count;
 
+/* What a reused entry is reset to. Copying this costs a few vector moves, where
+ * GCC turns memset(entry, 0, sizeof(*entry)) into a `rep stos`, whose start-up
+ * made it 15 ns per entry here (an entry per key). */
+static const struct shake_entry entry_blank;
+
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
     struct shake_entry *entry;
     if (entry_pool_count > 0) {
         entry = entry_pool[--entry_pool_count];
-        memset(entry, 0, sizeof(*entry));
+        *entry = entry_blank;
     } else {
         entry = calloc(1, sizeof(*entry));
         if (entry == NULL) return NULL;
