@@ -831,15 +831,16 @@ static int rdb_step_end(struct rdb_decoder *d, struct shake_entry **out) {
     } else {
         size_t from = (size_t)(d->v.start - d->base);
         size_t n = d->pos - from;
-        size_t cap;
-        char *raw = shake_value_buffer_alloc(n + d->key_len + RDB_RAW_ROOM, &cap);
-        struct shake_entry *e = raw != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
+        size_t cap, front = d->key_len + RDB_RAW_FRONT;
+        char *buffer = shake_value_buffer_alloc(front + n + d->key_len + RDB_RAW_ROOM, &cap);
+        struct shake_entry *e = buffer != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
         if (e == NULL) {
-            shake_value_buffer_free(raw, cap);
+            shake_value_buffer_free(buffer, cap);
             return rdb_fail(d, d->v.start, "out of memory for a %zu-byte value", n);
         }
-        e->raw = raw;
-        e->raw_cap = cap;
+        e->raw = buffer + front;
+        e->raw_front = front;
+        e->raw_cap = cap - front;
         memcpy(e->raw, d->buf + from, n);
         e->raw_len = n;
         d->stats.keys++;

@@ -148,7 +148,8 @@ int shake_entry_set_argc(struct shake_entry *entry, int argc) {
 void shake_entry_free(struct shake_entry *entry) {
     if (entry == NULL) return;
     free(entry->key);
-    shake_value_buffer_free(entry->raw, entry->raw_cap);
+    if (entry->raw != NULL)
+        shake_value_buffer_free(entry->raw - entry->raw_front, entry->raw_front + entry->raw_cap);
     free(entry->items);
     free(entry->arena);
     if (entry->argv != NULL) {

@@ -115,9 +115,12 @@ struct shake_entry {
     uint8_t rdb_type;
     char *raw;
     size_t raw_len;
-    size_t raw_cap; /* bytes allocated at raw when more than raw_len, else 0: a
-                       consumer that takes raw may use the room after the value;
-                       freed with shake_value_buffer_free when not 0 */
+    size_t raw_cap;   /* bytes allocated at raw when more than raw_len, else 0: a
+                         consumer that takes raw may use the room after the value;
+                         freed with shake_value_buffer_free when not 0 */
+    size_t raw_front; /* with raw_cap: bytes allocated before raw, which a consumer
+                         that takes raw may use too; the buffer is raw - raw_front,
+                         of raw_front + raw_cap bytes */
 
     /* CHUNK: items whose bytes live in `arena` */
     unsigned chunk_flags;
