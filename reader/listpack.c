@@ -38,8 +38,11 @@ static size_t listpack_backlen_size(size_t content_len) {
 }
 
 /* Whether the backlen bytes at p are exactly those Redis writes for content_len:
- * the most significant 7-bit group first, every later byte flagged with 0x80. */
-static int listpack_backlen_matches(const unsigned char *p, size_t size, size_t content_len) {
+ * the most significant 7-bit group first, every later byte flagged with 0x80.
+ * The one-byte form (entries up to 127 bytes) is nearly every entry's. */
+static inline int listpack_backlen_matches(const unsigned char *p, size_t size,
+                                           size_t content_len) {
+    if (size == 1) return p[0] == content_len;
     for (size_t i = 0; i < size; i++) {
         unsigned shift = (unsigned)(7 * (size - 1 - i));
         unsigned expected = (unsigned)((content_len >> shift) & 127);
@@ -52,8 +55,9 @@ static int listpack_backlen_matches(const unsigned char *p, size_t size, size_t 
 /* Reads the encoding byte at p (and the length bytes that follow it, when avail
  * allows) into *head. Returns 0, or -1 with err set for an unknown encoding or a
  * header cut short. */
-static int listpack_read_head(const unsigned char *p, size_t avail, size_t at,
-                              struct listpack_entry_head *head, char *err, size_t errlen) {
+static inline int listpack_read_head(const unsigned char *p, size_t avail, size_t at,
+                                     struct listpack_entry_head *head, char *err,
+                                     size_t errlen) {
     unsigned char b = p[0];
     *head = (struct listpack_entry_head){.header_size = 1};
     if ((b & 0x80) == 0) {

@@ -35,6 +35,10 @@
  * a consumer to wrap the value into a command in place (RESTORE's framing and
  * arguments) instead of copying it. */
 #define RDB_RAW_ROOM 192u
+/* Room left before them, on top of the key's length: enough for a consumer to
+ * put the command's head in front of the value (RESTORE's is at most 92 bytes
+ * and the key) instead of moving it. */
+#define RDB_RAW_FRONT 96u
 /* Buffers (input, blob, decompressed strings) larger than this are given back
  * once the element that needed them is done. */
 #define RDB_BUF_KEEP ((size_t)4 << 20)

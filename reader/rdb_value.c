@@ -66,12 +66,17 @@ static enum shake_item_kind rdb_item_kind(const struct rdb_decoder *d) {
     }
 }
 
+/* The fields before the blob iterator of a value not yet walked. */
+static const struct rdb_value value_blank;
+
 /* Resets the walker for a value starting at the current input offset. Stream
  * buffers are kept for reuse. */
 /* Once per key: only the fields before the blob iterator are cleared (every blob
- * initializes the iterator it uses), and the stream state keeps its buffers. */
+ * initializes the iterator it uses), and the stream state keeps its buffers. They
+ * are copied from a blank value: GCC makes a memset of this size a `rep stos`,
+ * whose start-up costs more than the copy. */
 void rdb_value_begin(struct rdb_decoder *d, uint8_t type, enum rdb_value_mode mode) {
-    memset(&d->v, 0, offsetof(struct rdb_value, it));
+    memcpy(&d->v, &value_blank, offsetof(struct rdb_value, it));
     d->v.type = type;
     d->v.mode = mode;
     d->v.step = RDB_V_BEGIN;
@@ -146,10 +151,12 @@ int rdb_value_item(struct rdb_decoder *d, const struct shake_item *item, const c
     return RDB_RC_OK;
 }
 
-/* An item from one or two string elements (and a score or TTL), decoding the
- * strings only in decode mode: the raw path never decompresses. */
-static int rdb_string_item(struct rdb_decoder *d, const struct shake_item *item,
-                           const struct rdb_string *sa, const struct rdb_string *sb) {
+/* An item of `kind` from one or two string elements (and a score or TTL),
+ * decoding the strings only in decode mode: the raw path never decompresses, and
+ * builds no struct shake_item (clearing one per element cost more than the walk). */
+static int rdb_string_item(struct rdb_decoder *d, enum shake_item_kind kind, double score,
+                           int64_t expire_ms, const struct rdb_string *sa,
+                           const struct rdb_string *sb) {
     if (d->v.mode != RDB_MODE_DECODE) {
         d->v.elements++;
         return RDB_RC_OK;
@@ -160,7 +167,8 @@ static int rdb_string_item(struct rdb_decoder *d, const struct shake_item *item,
     if (rdb_string_bytes(d, sa, &d->tmp, scratch_a, &a, &alen) != RDB_RC_OK) return RDB_RC_ERR;
     if (sb != NULL && rdb_string_bytes(d, sb, &d->tmp2, scratch_b, &b, &blen) != RDB_RC_OK)
         return RDB_RC_ERR;
-    return rdb_value_item(d, item, a, alen, b, blen, 0);
+    struct shake_item item = {.kind = kind, .score = score, .expire_ms = expire_ms};
+    return rdb_value_item(d, &item, a, alen, b, blen, 0);
 }
 
 /* Sets the step that follows the prelude of each type. */
@@ -314,8 +322,8 @@ static int rdb_step_string(struct rdb_decoder *d) {
     struct rdb_string s;
     int rc = rdb_read_string(d, &c, &s);
     if (rc != RDB_RC_OK) return rc;
-    struct shake_item item = {.kind = SHAKE_ITEM_STRING, .expire_ms = SHAKE_NO_EXPIRE};
-    if (rdb_string_item(d, &item, &s, NULL) != RDB_RC_OK) return RDB_RC_ERR;
+    if (rdb_string_item(d, SHAKE_ITEM_STRING, 0, SHAKE_NO_EXPIRE, &s, NULL) != RDB_RC_OK)
+        return RDB_RC_ERR;
     rdb_commit(d, &c);
     d->v.step = RDB_V_END;
     return RDB_RC_OK;
@@ -356,8 +364,8 @@ static int rdb_step_element(struct rdb_decoder *d) {
     struct rdb_string s;
     int rc = rdb_read_string(d, &c, &s);
     if (rc != RDB_RC_OK) return rc;
-    struct shake_item item = {.kind = rdb_item_kind(d), .expire_ms = SHAKE_NO_EXPIRE};
-    if (rdb_string_item(d, &item, &s, NULL) != RDB_RC_OK) return RDB_RC_ERR;
+    if (rdb_string_item(d, rdb_item_kind(d), 0, SHAKE_NO_EXPIRE, &s, NULL) != RDB_RC_OK)
+        return RDB_RC_ERR;
     rdb_commit(d, &c);
     rdb_count_down(d);
     return RDB_RC_OK;
@@ -375,9 +383,8 @@ static int rdb_step_zset_member(struct rdb_decoder *d) {
     else
         rc = rdb_read_binary_double(&c, &score);
     if (rc != RDB_RC_OK) return rc;
-    struct shake_item item = {
-        .kind = SHAKE_ITEM_ZSET_MEMBER, .score = score, .expire_ms = SHAKE_NO_EXPIRE};
-    if (rdb_string_item(d, &item, &s, NULL) != RDB_RC_OK) return RDB_RC_ERR;
+    if (rdb_string_item(d, SHAKE_ITEM_ZSET_MEMBER, score, SHAKE_NO_EXPIRE, &s, NULL) != RDB_RC_OK)
+        return RDB_RC_ERR;
     rdb_commit(d, &c);
     rdb_count_down(d);
     return RDB_RC_OK;
@@ -433,8 +440,8 @@ static int rdb_step_hash_field(struct rdb_decoder *d) {
         if (expire < SHAKE_NO_EXPIRE)
             return rdb_fail(d, at, "hash field expiry %" PRId64 " is invalid", expire);
     }
-    struct shake_item item = {.kind = SHAKE_ITEM_HASH_FIELD, .expire_ms = expire};
-    if (rdb_string_item(d, &item, &field, &value) != RDB_RC_OK) return RDB_RC_ERR;
+    if (rdb_string_item(d, SHAKE_ITEM_HASH_FIELD, 0, expire, &field, &value) != RDB_RC_OK)
+        return RDB_RC_ERR;
     rdb_commit(d, &c);
     rdb_count_down(d);
     return RDB_RC_OK;
@@ -561,28 +568,90 @@ static int rdb_elem_score(struct rdb_decoder *d, const struct rdb_elem *e, doubl
     return RDB_RC_OK;
 }
 
+/* The TTL that ends a HASH_LISTPACK_EX tuple: an integer of at most
+ * EB_EXPIRE_TIME_MAX, HASH_LP_NO_TTL for none. */
+static int rdb_elem_ttl(struct rdb_decoder *d, const struct rdb_elem *e, int64_t *expire_ms) {
+    long long ttl = 0;
+    if (rdb_elem_integer(d, e, &ttl) != RDB_RC_OK) return RDB_RC_ERR;
+    if (ttl < 0 || (uint64_t)ttl > EB_EXPIRE_TIME_MAX)
+        return rdb_fail(d, d->v.blob_offset, "hash field expiry %lld is invalid", ttl);
+    *expire_ms = ttl == HASH_LP_NO_TTL ? SHAKE_NO_EXPIRE : ttl;
+    return RDB_RC_OK;
+}
+
 /* The item of one blob tuple, added to the chunk (decode mode) or counted. */
 static int rdb_blob_item(struct rdb_decoder *d, const struct rdb_elem t[3]) {
-    struct shake_item item = {.kind = rdb_item_kind(d), .expire_ms = SHAKE_NO_EXPIRE};
-    if (item.kind == SHAKE_ITEM_ZSET_MEMBER && rdb_elem_score(d, &t[1], &item.score) != RDB_RC_OK)
+    enum shake_item_kind kind = rdb_item_kind(d);
+    double score = 0;
+    int64_t expire_ms = SHAKE_NO_EXPIRE;
+    if (kind == SHAKE_ITEM_ZSET_MEMBER && rdb_elem_score(d, &t[1], &score) != RDB_RC_OK)
         return RDB_RC_ERR;
-    if (d->v.tuple == 3) {
-        long long ttl = 0;
-        if (rdb_elem_integer(d, &t[2], &ttl) != RDB_RC_OK) return RDB_RC_ERR;
-        if (ttl < 0 || (uint64_t)ttl > EB_EXPIRE_TIME_MAX)
-            return rdb_fail(d, d->v.blob_offset, "hash field expiry %lld is invalid", ttl);
-        item.expire_ms = ttl == HASH_LP_NO_TTL ? SHAKE_NO_EXPIRE : ttl;
-    }
+    if (d->v.tuple == 3 && rdb_elem_ttl(d, &t[2], &expire_ms) != RDB_RC_OK) return RDB_RC_ERR;
     if (d->v.mode != RDB_MODE_DECODE) {
         d->v.elements++;
         return RDB_RC_OK;
     }
+    struct shake_item item = {.kind = kind, .score = score, .expire_ms = expire_ms};
     char sa[RDB_ELEM_SCRATCH], sb[RDB_ELEM_SCRATCH];
     size_t alen, blen = 0;
     const char *a = rdb_elem_bytes(&t[0], sa, &alen);
     const char *b = NULL;
     if (item.kind == SHAKE_ITEM_HASH_FIELD) b = rdb_elem_bytes(&t[1], sb, &blen);
     return rdb_value_item(d, &item, a, alen, b, blen, 0);
+}
+
+/* Raw and skip modes: the checks of rdb_blob_item on element i of a tuple (a
+ * zset's score, a hash field's TTL), made as the element is read. */
+static inline int rdb_tuple_elem_check(struct rdb_decoder *d, enum shake_item_kind kind, int i,
+                                       const struct rdb_elem *e) {
+    double score;
+    int64_t expire_ms;
+    if (i == 1 && kind == SHAKE_ITEM_ZSET_MEMBER) return rdb_elem_score(d, e, &score);
+    if (i == 2) return rdb_elem_ttl(d, e, &expire_ms);
+    return RDB_RC_OK;
+}
+
+/* Raw and skip modes: checks every entry of the blob just opened and counts its
+ * items, exactly as rdb_blob_next and rdb_blob_item would one tuple at a time,
+ * in one loop per kind with one error buffer: this walk runs over every element
+ * of every packed value. An intset was checked whole when it was opened. */
+static int rdb_blob_check(struct rdb_decoder *d) {
+    struct rdb_value *v = &d->v;
+    if (v->blob_kind == RDB_BLOB_INTSET) {
+        v->elements += v->it.is.count;
+        return RDB_RC_OK;
+    }
+    if (v->blob_kind == RDB_BLOB_ZIPMAP) {
+        struct rdb_elem t[3];
+        int r;
+        while ((r = rdb_blob_next(d, t)) == 1)
+            if (rdb_blob_item(d, t) != RDB_RC_OK) return RDB_RC_ERR;
+        return r < 0 ? RDB_RC_ERR : RDB_RC_OK;
+    }
+    enum shake_item_kind kind = rdb_item_kind(d);
+    char err[192];
+    err[0] = '\0';
+    struct rdb_elem e;
+    int i = 0, r;
+    uint64_t items = 0;
+    for (;;) {
+        if (v->blob_kind == RDB_BLOB_LISTPACK)
+            r = listpack_iter_next(&v->it.lp, &e, err, sizeof(err));
+        else
+            r = ziplist_iter_next(&v->it.zl, &e, err, sizeof(err));
+        if (r <= 0) break;
+        if (i > 0 && rdb_tuple_elem_check(d, kind, i, &e) != RDB_RC_OK) return RDB_RC_ERR;
+        if (++i == v->tuple) {
+            i = 0;
+            items++;
+        }
+    }
+    if (r < 0) return rdb_fail(d, v->blob_offset, "%s", err[0] ? err : "malformed blob");
+    if (i != 0)
+        return rdb_fail(d, v->blob_offset, "packed value ends inside an item: %d of %d elements",
+                        i, v->tuple);
+    v->elements += items;
+    return RDB_RC_OK;
 }
 
 /* What follows a blob: the next quicklist node, or the end of the value. */
@@ -632,11 +701,7 @@ static int rdb_blob_take(struct rdb_decoder *d, struct rdb_cursor *c, const stru
         d->v.step = RDB_V_BLOB_ITEMS;
         return RDB_RC_OK;
     }
-    struct rdb_elem t[3];
-    int r;
-    while ((r = rdb_blob_next(d, t)) == 1)
-        if (rdb_blob_item(d, t) != RDB_RC_OK) return RDB_RC_ERR;
-    if (r < 0) return RDB_RC_ERR;
+    if (rdb_blob_check(d) != RDB_RC_OK) return RDB_RC_ERR;
     rdb_after_blob(d);
     return RDB_RC_OK;
 }
@@ -681,8 +746,9 @@ static int rdb_step_quicklist_node(struct rdb_decoder *d) {
     if ((rc = rdb_read_string(d, &c, &s)) != RDB_RC_OK) return rc;
     if (rdb_string_len(&s) == 0) return rdb_fail(d, s.offset, "empty quicklist node");
     if (container == QUICKLIST_NODE_CONTAINER_PLAIN) {
-        struct shake_item item = {.kind = SHAKE_ITEM_LIST_ELEMENT, .expire_ms = SHAKE_NO_EXPIRE};
-        if (rdb_string_item(d, &item, &s, NULL) != RDB_RC_OK) return RDB_RC_ERR;
+        if (rdb_string_item(d, SHAKE_ITEM_LIST_ELEMENT, 0, SHAKE_NO_EXPIRE, &s, NULL) !=
+            RDB_RC_OK)
+            return RDB_RC_ERR;
         rdb_commit(d, &c);
         rdb_count_down(d);
         return RDB_RC_OK;
@@ -765,15 +831,16 @@ static int rdb_step_end(struct rdb_decoder *d, struct shake_entry **out) {
     } else {
         size_t from = (size_t)(d->v.start - d->base);
         size_t n = d->pos - from;
-        size_t cap;
-        char *raw = shake_value_buffer_alloc(n + d->key_len + RDB_RAW_ROOM, &cap);
-        struct shake_entry *e = raw != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
+        size_t cap, front = d->key_len + RDB_RAW_FRONT;
+        char *buffer = shake_value_buffer_alloc(front + n + d->key_len + RDB_RAW_ROOM, &cap);
+        struct shake_entry *e = buffer != NULL ? rdb_key_entry(d, SHAKE_ENTRY_KEY) : NULL;
         if (e == NULL) {
-            shake_value_buffer_free(raw, cap);
+            shake_value_buffer_free(buffer, cap);
             return rdb_fail(d, d->v.start, "out of memory for a %zu-byte value", n);
         }
-        e->raw = raw;
-        e->raw_cap = cap;
+        e->raw = buffer + front;
+        e->raw_front = front;
+        e->raw_cap = cap - front;
         memcpy(e->raw, d->buf + from, n);
         e->raw_len = n;
         d->stats.keys++;

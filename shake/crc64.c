@@ -3,9 +3,9 @@
  * checksum. It runs over every byte of multi-GB RDBs, twice (the file's trailer,
  * then each RESTORE payload), so on x86-64 it folds with carry-less
  * multiplication: 64 bytes per step with PCLMULQDQ, 256 with AVX-512's
- * VPCLMULQDQ, whichever the CPU has (asked at run time). Elsewhere, and for short
- * buffers, it uses slicing-by-8: eight bytes per step through eight 256-entry
- * tables. Pure function: no allocation, no I/O; the only state is the cached
+ * VPCLMULQDQ, whichever the CPU has (asked at run time), down to buffers of 16
+ * bytes (most DUMP payloads are short). Elsewhere, and below 16 bytes, it uses
+ * slicing-by-8: eight bytes per step through eight 256-entry tables. Pure function: no allocation, no I/O; the only state is the cached
  * answer to "which of those instructions does this CPU have". */
 #include "shake/crc64.h"
 
@@ -66,25 +66,104 @@ uint64_t crc64_slice8(uint64_t crc, const void *buf, size_t len) {
 #define CRC64_K_128_HI UINT64_C(0x381d0015c96f4444) /* x^127 mod P */
 #define CRC64_K_512_LO UINT64_C(0xaf86efb16d9ab4fb) /* x^575 mod P */
 #define CRC64_K_512_HI UINT64_C(0xf49784a634f014e4) /* x^511 mod P */
-/* Below this the table code is as fast: folding has a fixed cost to finish. */
-#define CRC64_CLMUL_MIN_LEN 128
+#define CRC64_K_256_LO UINT64_C(0x6ba4d760ab38201e) /* x^319 mod P */
+#define CRC64_K_256_HI UINT64_C(0xef3d1d18ed889ed2) /* x^255 mod P */
+#define CRC64_K_384_LO UINT64_C(0xa062b2319d66692f) /* x^447 mod P */
+#define CRC64_K_384_HI UINT64_C(0x7b3211a760160db8) /* x^383 mod P */
+/* The folding needs 16 bytes; below that the table code runs. */
+#define CRC64_CLMUL_MIN_LEN 16
+/* From here on four accumulators, 64 bytes per step, hide the multiplier's latency. */
+#define CRC64_CLMUL_LANES_MIN_LEN 64
 
-__attribute__((target("pclmul,sse2"))) static inline __m128i crc64_fold(__m128i acc, __m128i k,
-                                                                        __m128i next) {
+#define CRC64_CLMUL_TARGET "pclmul,sse2,ssse3,sse4.1"
+
+__attribute__((target(CRC64_CLMUL_TARGET))) static inline __m128i crc64_fold(__m128i acc, __m128i k,
+                                                                             __m128i next) {
     __m128i a = _mm_clmulepi64_si128(acc, k, 0x00);
     __m128i b = _mm_clmulepi64_si128(acc, k, 0x11);
     return _mm_xor_si128(_mm_xor_si128(a, b), next);
 }
 
-__attribute__((target("pclmul,sse2"))) static uint64_t
+/* pshufb masks for crc64_fold_tail: 0x80 (the byte becomes 0), then 0..15, then
+ * 0x80 again; the 16 bytes from r on and from 16 + r on are the masks for r. */
+static const unsigned char crc64_tail_shuffle[48] = {
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0,    1,    2,    3,    4,    5,    6,    7,
+    8,    9,    10,   11,   12,   13,   14,   15,   0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+
+/* Folds the last r (1..15) bytes of the buffer, which end at `end`, into the
+ * accumulator x, instead of feeding them to the table code one by one. The
+ * message so far then those bytes is x's 16 bytes then the r bytes: that is x's
+ * first r bytes followed by 16 zero bytes, plus (xor) x's last 16 - r bytes
+ * followed by the r new ones (CRCs with init 0 are linear, and zero bytes in
+ * front do not change them). The first part is x's first r bytes, zeros in
+ * front, moved 128 bits on; the second is the buffer's last 16 bytes with x's
+ * last 16 - r bytes in place of their start (the buffer has at least 16). */
+__attribute__((target(CRC64_CLMUL_TARGET))) static inline __m128i
+crc64_fold_tail(__m128i x, const unsigned char *end, size_t r, __m128i k128) {
+    __m128i head_mask = _mm_loadu_si128((const __m128i *)(const void *)(crc64_tail_shuffle + r));
+    __m128i rest_mask =
+        _mm_loadu_si128((const __m128i *)(const void *)(crc64_tail_shuffle + 16 + r));
+    __m128i head = _mm_shuffle_epi8(x, head_mask); /* x[0..r) at the top, zeros below */
+    __m128i rest = _mm_shuffle_epi8(x, rest_mask); /* x[r..16) at the bottom */
+    __m128i last = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+    rest = _mm_blendv_epi8(rest, last, rest_mask); /* the r new bytes on top */
+    return crc64_fold(head, k128, rest);
+}
+
+/* Barrett reduction constants: floor(mu / x) and floor(P / x), bit-reversed, where
+ * mu = floor(x^128 / P). Computed by a script; test_crc.c checks the result. */
+#define CRC64_BARRETT_MU UINT64_C(0x3e6cfa329aef9f77)
+#define CRC64_BARRETT_P UINT64_C(0x2b5926535897936b)
+
+/* The CRC of a folded accumulator's 16 bytes, which is the message's, without
+ * tables (whose lines the value bytes streaming through evict). The block is
+ * A x^64 + B (A its low quadword); its CRC is (A x^128 + B x^64) mod P. First
+ * S = A (x^127 mod P) x + B x^64, of degree < 128, congruent to that; then S mod P
+ * by Barrett: with S = S1 x^64 + S0, the quotient is q = floor(S1 mu / x^64) and
+ * the remainder S0 + (q P mod x^64). Each product of reflected operands comes out
+ * multiplied by x, which the constants, divided by x, make up for: the bit they
+ * lose only adds terms below x^64 to S1 mu (not in q), and q to q P (xored back). */
+__attribute__((target(CRC64_CLMUL_TARGET))) static inline uint64_t crc64_folded(__m128i x) {
+    const __m128i k = _mm_set_epi64x((long long)CRC64_BARRETT_MU, (long long)CRC64_K_128_HI);
+    const __m128i p = _mm_set_epi64x(0, (long long)CRC64_BARRETT_P);
+    __m128i s = _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_srli_si128(x, 8));
+    __m128i q = _mm_clmulepi64_si128(s, k, 0x10);
+    __m128i r = _mm_clmulepi64_si128(q, p, 0x00);
+    return (uint64_t)_mm_extract_epi64(s, 1) ^ (uint64_t)_mm_extract_epi64(r, 1) ^
+           (uint64_t)_mm_cvtsi128_si64(q);
+}
+
+/* 16-byte steps from the accumulator x over the rest of the buffer (p, len),
+ * its tail included. */
+__attribute__((target(CRC64_CLMUL_TARGET))) static inline uint64_t
+crc64_clmul_finish(__m128i x, const unsigned char *p, size_t len) {
+    const __m128i k128 = _mm_set_epi64x((long long)CRC64_K_128_HI, (long long)CRC64_K_128_LO);
+    while (len >= 16) {
+        x = crc64_fold(x, k128, _mm_loadu_si128((const __m128i *)(const void *)p));
+        p += 16;
+        len -= 16;
+    }
+    if (len > 0) x = crc64_fold_tail(x, p + len, len, k128);
+    return crc64_folded(x);
+}
+
+__attribute__((target(CRC64_CLMUL_TARGET))) static uint64_t
 crc64_clmul_run(uint64_t crc, const unsigned char *p, size_t len) {
     const __m128i k512 = _mm_set_epi64x((long long)CRC64_K_512_HI, (long long)CRC64_K_512_LO);
     const __m128i k128 = _mm_set_epi64x((long long)CRC64_K_128_HI, (long long)CRC64_K_128_LO);
+    const __m128i seed = _mm_set_epi64x(0, (long long)crc);
+    if (len < CRC64_CLMUL_LANES_MIN_LEN) {
+        __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)p), seed);
+        return crc64_clmul_finish(x, p + 16, len - 16);
+    }
     __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)p);
     __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
     __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
     __m128i x3 = _mm_loadu_si128((const __m128i *)(const void *)(p + 48));
-    x0 = _mm_xor_si128(x0, _mm_set_epi64x(0, (long long)crc));
+    x0 = _mm_xor_si128(x0, seed);
     p += 64;
     len -= 64;
     while (len >= 64) {
@@ -95,26 +174,17 @@ crc64_clmul_run(uint64_t crc, const unsigned char *p, size_t len) {
         p += 64;
         len -= 64;
     }
-    x1 = crc64_fold(x0, k128, x1);
-    x2 = crc64_fold(x1, k128, x2);
-    x3 = crc64_fold(x2, k128, x3);
-    while (len >= 16) {
-        x3 = crc64_fold(x3, k128, _mm_loadu_si128((const __m128i *)(const void *)p));
-        p += 16;
-        len -= 16;
-    }
-    unsigned char folded[16];
-    _mm_storeu_si128((__m128i *)(void *)folded, x3);
-    return crc64_slice8(crc64_slice8(0, folded, sizeof(folded)), p, len);
+    /* The four lanes into one, each moved by its distance from the last: the
+     * three products are independent, unlike three folds in a row. */
+    const __m128i k384 = _mm_set_epi64x((long long)CRC64_K_384_HI, (long long)CRC64_K_384_LO);
+    const __m128i k256 = _mm_set_epi64x((long long)CRC64_K_256_HI, (long long)CRC64_K_256_LO);
+    __m128i x = crc64_fold(x0, k384, crc64_fold(x1, k256, crc64_fold(x2, k128, x3)));
+    return crc64_clmul_finish(x, p, len);
 }
 
 /* The same folding four 128-bit lanes at a time with AVX-512's VPCLMULQDQ: four
  * 512-bit accumulators 2048 bits apart, then folded into one, whose lanes fold
  * into the last (by 384, 256 and 128 bits), and the 128-bit code finishes. */
-#define CRC64_K_256_LO UINT64_C(0x6ba4d760ab38201e)  /* x^319 mod P */
-#define CRC64_K_256_HI UINT64_C(0xef3d1d18ed889ed2)  /* x^255 mod P */
-#define CRC64_K_384_LO UINT64_C(0xa062b2319d66692f)  /* x^447 mod P */
-#define CRC64_K_384_HI UINT64_C(0x7b3211a760160db8)  /* x^383 mod P */
 #define CRC64_K_2048_LO UINT64_C(0x9a8908341a6d6d52) /* x^2111 mod P */
 #define CRC64_K_2048_HI UINT64_C(0x9471a5389095fe44) /* x^2047 mod P */
 #define CRC64_VPCLMUL_MIN_LEN 256
@@ -130,7 +200,7 @@ crc64_fold512(__m512i acc, __m512i k, __m512i next) {
     return _mm512_xor_si512(_mm512_xor_si512(a, b), next);
 }
 
-__attribute__((target("avx512f,vpclmulqdq,pclmul,sse2"))) static uint64_t
+__attribute__((target("avx512f,vpclmulqdq," CRC64_CLMUL_TARGET))) static uint64_t
 crc64_vpclmul_run(uint64_t crc, const unsigned char *p, size_t len) {
     const __m512i k2048 = CRC64_K512(CRC64_K_2048_HI, CRC64_K_2048_LO);
     const __m512i k512 = CRC64_K512(CRC64_K_512_HI, CRC64_K_512_LO);
@@ -166,20 +236,14 @@ crc64_vpclmul_run(uint64_t crc, const unsigned char *p, size_t len) {
     __m128i r = _mm_xor_si128(_mm512_extracti32x4_epi32(t, 0), _mm512_extracti32x4_epi32(t, 1));
     r = _mm_xor_si128(r, _mm512_extracti32x4_epi32(t, 2));
     r = _mm_xor_si128(r, _mm512_extracti32x4_epi32(x3, 3));
-    const __m128i k128 = _mm_set_epi64x((long long)CRC64_K_128_HI, (long long)CRC64_K_128_LO);
-    while (len >= 16) {
-        r = crc64_fold(r, k128, _mm_loadu_si128((const __m128i *)(const void *)p));
-        p += 16;
-        len -= 16;
-    }
-    unsigned char folded[16];
-    _mm_storeu_si128((__m128i *)(void *)folded, r);
-    return crc64_slice8(crc64_slice8(0, folded, sizeof(folded)), p, len);
+    return crc64_clmul_finish(r, p, len);
 }
 
 int crc64_clmul_available(void) {
     static int available = -1; /* benign race: every thread computes the same */
-    if (available < 0) available = __builtin_cpu_supports("pclmul") ? 1 : 0;
+    if (available < 0)
+        available = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3") &&
+                    __builtin_cpu_supports("sse4.1");
     return available;
 }
 

@@ -10,7 +10,8 @@
 /* Size classes of value buffers: four per power of two from 2^7 bytes up to
  * SHAKE_VALUE_BUFFER_POOLED, so that rounding up wastes at most a quarter. */
 #define VALUE_CLASS_MIN_SHIFT 7
-#define VALUE_CLASS_STEPS 4
+#define VALUE_CLASS_STEPS_SHIFT 2
+#define VALUE_CLASS_STEPS (1u << VALUE_CLASS_STEPS_SHIFT)
 #define VALUE_CLASSES ((16 - VALUE_CLASS_MIN_SHIFT) * VALUE_CLASS_STEPS + 1)
 /* Bytes of freed buffers a thread keeps at most, over all classes. */
 #define VALUE_POOL_MAX_BYTES ((size_t)16 << 20)
@@ -27,22 +28,21 @@ struct value_class {
 static _Thread_local struct value_class value_pool[VALUE_CLASSES];
 static _Thread_local size_t value_pool_bytes;
 
-/* The class of a buffer of `size` bytes (<= SHAKE_VALUE_BUFFER_POOLED). */
+/* The class of a buffer of `size` bytes (<= SHAKE_VALUE_BUFFER_POOLED), and its
+ * size: up to 2^VALUE_CLASS_MIN_SHIFT bytes the first; above, with 2^k < size <=
+ * 2^(k+1), the j-th step of 2^k / VALUE_CLASS_STEPS above 2^k that reaches size.
+ * Arithmetic, not a search: it runs twice per key. */
 static unsigned value_class_of(size_t size, size_t *class_size) {
-    size_t base = (size_t)1 << VALUE_CLASS_MIN_SHIFT;
-    unsigned index = 0;
-    while (base * 2 < size) {
-        base *= 2;
-        index += VALUE_CLASS_STEPS;
+    if (size <= (size_t)1 << VALUE_CLASS_MIN_SHIFT) {
+        *class_size = (size_t)1 << VALUE_CLASS_MIN_SHIFT;
+        return 0;
     }
-    size_t step = base / VALUE_CLASS_STEPS;
-    size_t bytes = base;
-    while (bytes < size) {
-        bytes += step;
-        index++;
-    }
-    *class_size = bytes;
-    return index;
+    unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)(size - 1)));
+    unsigned step_shift = k - VALUE_CLASS_STEPS_SHIFT; /* log2 of 2^k / VALUE_CLASS_STEPS */
+    size_t base = (size_t)1 << k;
+    size_t j = (size - base + ((size_t)1 << step_shift) - 1) >> step_shift;
+    *class_size = base + (j << step_shift);
+    return (k - VALUE_CLASS_MIN_SHIFT) * VALUE_CLASS_STEPS + (unsigned)j;
 }
 
 void *shake_value_buffer_alloc(size_t size, size_t *cap) {
@@ -110,11 +110,16 @@ void shake_value_buffer_trim(void) {
 static _Thread_local struct shake_entry *entry_pool[ENTRY_POOL_MAX + 1];
 static _Thread_local size_t entry_pool_count;
 
+/* What a reused entry is reset to (up to argv_inline). Copying this costs a few
+ * vector moves, where GCC turns memset(entry, 0, ...) into a `rep stos`, whose
+ * start-up made it 15 ns per entry here (an entry per key). */
+static const struct shake_entry entry_blank;
+
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind) {
     struct shake_entry *entry;
     if (entry_pool_count > 0) {
         entry = entry_pool[--entry_pool_count];
-        memset(entry, 0, offsetof(struct shake_entry, argbuf));
+        memcpy(entry, &entry_blank, offsetof(struct shake_entry, argv_inline));
     } else {
         entry = calloc(1, sizeof(*entry));
         if (entry == NULL) return NULL;
@@ -161,6 +166,7 @@ int shake_entry_set_argc(struct shake_entry *entry, int argc) {
         entry->argv = entry->argv_inline;
         entry->argv_len = entry->argv_len_inline;
         memset(entry->argv_inline, 0, sizeof(entry->argv_inline));
+        memset(entry->argv_len_inline, 0, sizeof(entry->argv_len_inline));
     } else {
         entry->argv = calloc((size_t)argc, sizeof(char *));
         entry->argv_len = calloc((size_t)argc, sizeof(size_t));
@@ -173,7 +179,8 @@ int shake_entry_set_argc(struct shake_entry *entry, int argc) {
 void shake_entry_free(struct shake_entry *entry) {
     if (entry == NULL) return;
     free(entry->key);
-    shake_value_buffer_free(entry->raw, entry->raw_cap);
+    if (entry->raw != NULL)
+        shake_value_buffer_free(entry->raw - entry->raw_front, entry->raw_front + entry->raw_cap);
     free(entry->items);
     free(entry->arena);
     if (entry->argv != NULL) {

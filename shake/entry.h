@@ -118,9 +118,12 @@ struct shake_entry {
     uint8_t rdb_type;
     char *raw;
     size_t raw_len;
-    size_t raw_cap; /* bytes allocated at raw when more than raw_len, else 0: a
-                       consumer that takes raw may use the room after the value;
-                       freed with shake_value_buffer_free when not 0 */
+    size_t raw_cap;   /* bytes allocated at raw when more than raw_len, else 0: a
+                         consumer that takes raw may use the room after the value;
+                         freed with shake_value_buffer_free when not 0 */
+    size_t raw_front; /* with raw_cap: bytes allocated before raw, which a consumer
+                         that takes raw may use too; the buffer is raw - raw_front,
+                         of raw_front + raw_cap bytes */
 
     /* CHUNK: items whose bytes live in `arena` */
     unsigned chunk_flags;
@@ -136,10 +139,12 @@ struct shake_entry {
     int argc;
     char **argv;
     size_t *argv_len;
+    size_t argbuf_used;
+    /* From here on, a reused entry is not cleared: shake_entry_set_argc clears the
+       inline arrays when it uses them, and argbuf holds nothing until allocated. */
     char *argv_inline[SHAKE_ARGV_INLINE];
     size_t argv_len_inline[SHAKE_ARGV_INLINE];
-    size_t argbuf_used;
-    char argbuf[SHAKE_ARGBUF]; /* last: a reused entry clears everything before it */
+    char argbuf[SHAKE_ARGBUF];
 };
 
 /* `len` bytes plus a NUL for a CMD argument: inside the entry while argbuf has

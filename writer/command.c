@@ -72,16 +72,18 @@ int command_list_append_resp(struct command_list *list, char *resp, size_t len) 
     command->busykey_is_skip = 0;
     command->replies = 1;
     command->cap = 0;
+    command->front = 0;
     return 0;
 }
 
 void command_free_resp(struct command *command) {
     if (command->cap != 0)
-        shake_value_buffer_free(command->resp, command->cap);
+        shake_value_buffer_free(command->resp - command->front, command->cap);
     else
         free(command->resp);
     command->resp = NULL;
     command->cap = 0;
+    command->front = 0;
 }
 
 void command_list_clear(struct command_list *list) {

@@ -20,8 +20,9 @@ struct command {
     int busykey_is_skip; /* a BUSYKEY error reply means "kept the target's key" */
     unsigned replies;    /* replies the server sends for it: 1, or more for a whole
                             MULTI ... EXEC sent as one command */
-    size_t cap;          /* bytes allocated at resp when it is a value buffer
-                            (shake_value_buffer_alloc), else 0 (plain malloc) */
+    size_t cap;          /* bytes of its value buffer (shake_value_buffer_alloc),
+                            `front` of them before resp; 0: resp is a plain malloc */
+    size_t front;
 };
 
 struct command_list {

@@ -4,7 +4,9 @@
  * CRC64, both little endian). The command's RESP is written by hand into a single
  * buffer of exact size, so the value bytes, which can be hundreds of MB, are copied
  * at most once: not at all when the entry's raw buffer has room for the whole
- * command (restore_build_take), as the decoder's have. Pure: no I/O, no global
+ * command (restore_build_take), as the decoder's have; nor moved when it has room
+ * for the command's head in front of the value, as the decoder's have too unless
+ * a filter lengthened the key. Pure: no I/O, no global
  * state; it must not decide routing or interpret replies.
  */
 #include "writer/restore.h"
@@ -106,13 +108,14 @@ static size_t restore_write(char *resp, const struct shake_entry *entry,
     return (size_t)(p - resp);
 }
 
-/* Hands the RESP to the list; `cap` is its value buffer's size, or 0 for a
- * plain allocation. */
+/* Hands the RESP to the list; `cap` is the size of the value buffer it lies in,
+ * `front` bytes into it, or 0 for a plain allocation. */
 static int restore_append(struct command_list *out, char *resp, size_t len, size_t cap,
-                          const struct restore_options *options) {
+                          size_t front, const struct restore_options *options) {
     if (command_list_append_resp(out, resp, len) != 0) return -1;
     out->items[out->count - 1].busykey_is_skip = !options->replace;
     out->items[out->count - 1].cap = cap;
+    out->items[out->count - 1].front = front;
     return 0;
 }
 
@@ -123,18 +126,30 @@ int restore_build(const struct shake_entry *entry, const struct restore_options 
     char *resp = malloc(l.size);
     if (resp == NULL) return -1;
     if (entry->raw_len > 0) memcpy(resp + l.raw_at, entry->raw, entry->raw_len);
-    return restore_append(out, resp, restore_write(resp, entry, options, &l), 0, options);
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), 0, 0, options);
 }
 
 int restore_build_take(struct shake_entry *entry, const struct restore_options *options,
                        struct command_list *out) {
     struct restore_layout l;
     restore_plan(entry, options, &l);
-    if (entry->raw == NULL || entry->raw_cap < l.size) return restore_build(entry, options, out);
-    char *resp = entry->raw;
-    size_t cap = entry->raw_cap;
+    if (entry->raw == NULL || entry->raw_cap == 0) return restore_build(entry, options, out);
+    char *buffer = entry->raw - entry->raw_front;
+    size_t cap = entry->raw_front + entry->raw_cap, front;
+    char *resp;
+    if (entry->raw_front >= l.raw_at && entry->raw_cap >= l.size - l.raw_at) {
+        front = entry->raw_front - l.raw_at; /* the head goes in front of the value */
+        resp = buffer + front;
+    } else if (cap >= l.size) {
+        front = 0; /* the value moves to leave room for the head */
+        resp = buffer;
+        memmove(resp + l.raw_at, entry->raw, entry->raw_len);
+    } else {
+        return restore_build(entry, options, out);
+    }
     entry->raw = NULL;
     entry->raw_cap = 0;
-    memmove(resp + l.raw_at, resp, entry->raw_len);
-    return restore_append(out, resp, restore_write(resp, entry, options, &l), cap, options);
+    entry->raw_front = 0;
+    return restore_append(out, resp, restore_write(resp, entry, options, &l), cap, front,
+                          options);
 }

@@ -21,10 +21,11 @@ struct restore_options {
  * -1 when out of memory. */
 int restore_build(const struct shake_entry *entry, const struct restore_options *options,
                   struct command_list *out);
-/* The same, taking the entry's raw buffer for the command when its raw_cap has
- * room for the whole RESP (the value bytes then move within it, no allocation,
- * no copy); entry->raw is NULL afterwards in that case. Otherwise as
- * restore_build. The entry's other fields are left as they were. */
+/* The same, taking the entry's raw buffer for the command when it has room for
+ * the whole RESP: no allocation, no copy, and the value bytes do not even move
+ * when raw_front has room for the command's head; entry->raw is NULL afterwards
+ * in that case. Otherwise as restore_build. The entry's other fields are left as
+ * they were. */
 int restore_build_take(struct shake_entry *entry, const struct restore_options *options,
                        struct command_list *out);
 

@@ -134,3 +134,44 @@ Test(command_list, move_puts_one_command_in_the_slot_and_several_with_their_arra
     command_list_clear(&job);
     command_list_clear(&plan);
 }
+
+/* writer/resp.h's numbers, at every change of digit count and at the extremes,
+ * against printf. */
+#include <inttypes.h>
+
+#include "writer/resp.h"
+
+Test(resp, numbers_print_as_printf_prints_them) {
+    uint64_t values[200];
+    size_t n = 0;
+    values[n++] = 0;
+    values[n++] = UINT64_MAX;
+    values[n++] = UINT64_MAX - 1;
+    for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10) {
+        values[n++] = p - 1;
+        values[n++] = p;
+        values[n++] = p + 1;
+        values[n++] = p * 10 - 1;
+        values[n++] = p * 7 + 3;
+    }
+    values[n++] = UINT64_C(10000000000000000000);
+    values[n++] = UINT64_C(1) << 63; /* INT64_MIN as a signed number */
+    for (size_t i = 0; i < n; i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof(want), "%" PRIu64, values[i]);
+        cr_assert_eq(resp_digits(values[i]), strlen(want), "%s", want);
+        char *end = resp_put_u64(got, values[i]);
+        *end = '\0';
+        cr_assert_str_eq(got, want);
+        int64_t s = (int64_t)values[i];
+        snprintf(want, sizeof(want), "%" PRId64, s);
+        end = resp_put_i64(got, s);
+        *end = '\0';
+        cr_assert_str_eq(got, want);
+        int64_t negated = s == INT64_MIN ? s : -s;
+        end = resp_put_i64(got, negated);
+        *end = '\0';
+        snprintf(want, sizeof(want), "%" PRId64, negated);
+        cr_assert_str_eq(got, want);
+    }
+}

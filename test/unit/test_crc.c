@@ -244,3 +244,28 @@ Test(crc64, clmul_incremental_equals_one_shot_across_fold_boundaries) {
         cr_assert_eq(crc64_vpclmul(c, buf + split, LEN - split), whole, "split at %zu", split);
     }
 }
+
+/* The folding paths start at 16 bytes: the first block, then whole blocks, then a
+ * partial last block of 1..15 bytes folded in with byte shuffles, then the
+ * reduction of the 128 folded bits to the CRC. Every length up to 300 (all of
+ * those cases, with and without the four-lane loop), at every alignment, from a
+ * zero and a non-zero start, in each implementation, against the bit-by-bit
+ * definition. */
+Test(crc64, every_short_length_and_alignment_matches_bitwise_in_each_implementation) {
+    static unsigned char buf[300 + 16];
+    fill_pattern(buf, sizeof buf);
+    for (size_t offset = 0; offset < 16; offset++) {
+        for (size_t len = 0; len <= 300; len++) {
+            const unsigned char *p = buf + offset;
+            for (int s = 0; s < 2; s++) {
+                uint64_t seed = s ? 0xdeadbeefcafef00dULL ^ len : 0;
+                uint64_t want = reference_crc64(seed, p, len);
+                cr_assert_eq(crc64_slice8(seed, p, len), want, "slice8 len %zu", len);
+                cr_assert_eq(crc64_clmul(seed, p, len), want, "clmul offset %zu len %zu seed %d",
+                             offset, len, s);
+                cr_assert_eq(crc64_vpclmul(seed, p, len), want,
+                             "vpclmul offset %zu len %zu seed %d", offset, len, s);
+            }
+        }
+    }
+}

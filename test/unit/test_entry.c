@@ -35,6 +35,25 @@ Test(value_buffer, every_size_gets_at_least_what_it_asked_for) {
     shake_value_buffer_trim();
 }
 
+Test(value_buffer, classes_waste_at_most_a_quarter_and_grow_with_the_size) {
+    size_t last = 0;
+    for (size_t size = 1; size <= SHAKE_VALUE_BUFFER_POOLED; size++) {
+        size_t cap, again;
+        char *p = shake_value_buffer_alloc(size, &cap);
+        cr_assert_not_null(p);
+        cr_assert_geq(cap, size);
+        cr_assert(size <= 128 ? cap == 128 : cap - size < size / 4, "size %zu: %zu", size, cap);
+        cr_assert_geq(cap, last, "size %zu", size);
+        last = cap;
+        shake_value_buffer_free(p, cap);
+        p = shake_value_buffer_alloc(cap, &again); /* a class size is its own class */
+        cr_assert_eq(again, cap, "size %zu", size);
+        shake_value_buffer_free(p, again);
+    }
+    cr_assert_eq(last, SHAKE_VALUE_BUFFER_POOLED);
+    shake_value_buffer_trim();
+}
+
 Test(value_buffer, big_and_foreign_buffers_are_freed_not_kept) {
     shake_value_buffer_trim();
     size_t cap;

@@ -1321,6 +1321,80 @@ Test(rdb_synthetic, redis_hash_metadata_and_listpack_ex) {
     free(w.p);
 }
 
+/* One packed key of `type` holding listpack `l`, after a 9-byte magic. */
+static void w_packed_key(struct rdbw *w, const char *magic, unsigned type, const struct lpw *l) {
+    w_header(w, magic);
+    w_byte(w, type);
+    w_str(w, "k");
+    if (type == 25) w_i64(w, 2000); /* HASH_LISTPACK_EX: the minimum TTL first */
+    w_listpack(w, l);
+    w_end(w);
+}
+
+Test(rdb_synthetic, packed_tuples_are_checked_alike_in_every_mode) {
+    /* raw (KEY entries), decode (CHUNK entries), and skip (an expired key) */
+    const struct {
+        unsigned type;
+        const char *elems; /* s: a string, i: the integer 7, n: the integer -5 */
+        const char *error; /* NULL: decodes */
+    } cases[] = {
+        {16, "ss", NULL},
+        {16, "ssss", NULL},
+        {16, "sss", "packed value ends inside an item: 1 of 2 elements"},
+        {17, "si", NULL},
+        {17, "sisis", "packed value ends inside an item: 1 of 2 elements"},
+        {17, "ss", "bad score 's1' in a packed zset"},
+        {25, "ssi", NULL},
+        {25, "ssissn", "hash field expiry -5 is invalid"},
+        {25, "sss", "expected an integer in a packed value, found 's2'"},
+        {25, "ssiss", "packed value ends inside an item: 2 of 3 elements"},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct lpw l = {0};
+        size_t n = strlen(cases[c].elems);
+        for (size_t i = 0; i < n; i++) {
+            char text[24];
+            snprintf(text, sizeof(text), "s%zu", i);
+            if (cases[c].elems[i] == 's')
+                lp_str(&l, text);
+            else
+                lp_int(&l, cases[c].elems[i] == 'i' ? 7 : -5);
+        }
+        struct rdbw w;
+        w_packed_key(&w, "REDIS0012", cases[c].type, &l);
+        for (int mode = 0; mode < 3; mode++) {
+            struct rdbw expired = {0};
+            if (mode == 2) { /* the same key behind an EXPIRETIME_MS opcode in the past */
+                w_bytes(&expired, w.p, 9);
+                w_byte(&expired, 0xFC);
+                w_i64(&expired, 1000);
+                w_bytes(&expired, w.p + 9, w.len - 9 - 9);
+                w_end(&expired);
+            }
+            struct rdb_decoder_options opt = {.restorable_types = mode == 1 ? 0 : ALL_TYPES,
+                                              .now_ms = mode == 2 ? 2000 : 0};
+            struct decoded r;
+            const struct rdbw *in = mode == 2 ? &expired : &w;
+            decode_buf((const char *)in->p, in->len, &opt, 0, &r);
+            if (cases[c].error == NULL) {
+                cr_assert_eq(r.status, RDB_DONE, "case %zu mode %d: %s", c, mode, r.err);
+                cr_assert_eq(r.n, mode == 2 ? 0u : 1u, "case %zu mode %d", c, mode);
+                if (mode == 0) cr_assert_eq(r.entries[0]->kind, SHAKE_ENTRY_KEY);
+                if (mode == 1)
+                    cr_assert_eq(r.entries[0]->nitems, n / (cases[c].type == 25 ? 3 : 2));
+                if (mode == 2) cr_assert_eq(r.stats.expired_skipped, 1);
+            } else {
+                cr_assert_eq(r.status, RDB_ERR, "case %zu mode %d was accepted", c, mode);
+                cr_assert(strstr(r.err, cases[c].error) != NULL, "case %zu mode %d: %s", c, mode,
+                          r.err);
+            }
+            decoded_free(&r);
+            free(expired.p);
+        }
+        free(w.p);
+    }
+}
+
 Test(rdb_synthetic, quicklist2_plain_and_packed_nodes) {
     struct rdbw w;
     w_header(&w, "REDIS0011");
@@ -1773,6 +1847,7 @@ Test(rdb_synthetic, keys_after_a_big_raw_value_survive_the_buffer_shrinking) {
         const struct shake_entry *e = r.entries[0];
         cr_assert_eq(e->kind, SHAKE_ENTRY_KEY);
         cr_assert(e->raw_cap >= e->raw_len + e->key_len + 192);
+        cr_assert(e->raw_front >= e->key_len + 96); /* room for a command's head */
         cr_assert_eq(e->raw_len, 5 + (size_t)BIG); /* 0x80, a 32-bit length, the bytes */
         cr_assert(memcmp(e->raw + 5, big, BIG) == 0, "step %zu", steps[s]);
         for (int i = 0; i < 50; i++) {

@@ -315,6 +315,52 @@ Test(restore_server, sets_idletime_and_freq, .init = server_setup, .fini = serve
     freeReplyObject(reply);
 }
 
+/* With room before the value too, as the decoder leaves (the key's length and
+ * 96 bytes), the command's head is written in front of the value, which does not
+ * move: the command starts inside the buffer, and freeing it frees the buffer.
+ * With too little room in front (a longer key) the value moves as before. */
+Test(restore, build_take_writes_the_head_in_front_of_the_value_when_there_is_room) {
+    static const char key[] = "some:key";
+    for (size_t raw_len = 0; raw_len < 300; raw_len += 37) {
+        for (int roomy = 0; roomy < 2; roomy++) {
+            size_t front = roomy ? sizeof(key) - 1 + 96 : 10;
+            size_t size = front + raw_len + sizeof(key) + 192;
+            char *buffer = malloc(size);
+            cr_assert_not_null(buffer);
+            char *raw = buffer + front;
+            for (size_t i = 0; i < raw_len; i++)
+                raw[i] = (char)(i * 31 + 7);
+            struct shake_entry entry = key_entry(key, sizeof(key) - 1, 0, raw, raw_len);
+            entry.expire_ms = 1700000000123LL;
+            entry.idle_s = 12345;
+            entry.raw_front = front;
+            entry.raw_cap = size - front;
+            struct restore_options options = {.rdb_version = 10, .replace = 1,
+                                              .keep_lru_lfu = 1};
+            struct command_list copied, taken;
+            command_list_init(&copied);
+            command_list_init(&taken);
+            cr_assert_eq(restore_build(&entry, &options, &copied), 0);
+            cr_assert_eq(restore_build_take(&entry, &options, &taken), 0);
+            cr_assert_null(entry.raw, "raw_len %zu", raw_len);
+            const struct command *c = &taken.items[0];
+            assert_command(c, copied.items[0].resp, copied.items[0].len);
+            cr_assert_eq(c->cap, size);
+            cr_assert_eq(c->resp - c->front, buffer);
+            if (roomy) {
+                /* the value bytes are where the decoder put them */
+                cr_assert(c->resp > buffer && c->resp < raw, "raw_len %zu", raw_len);
+                const char *value = copied.items[0].resp + (raw - c->resp);
+                cr_assert(memcmp(value, raw, raw_len) == 0, "raw_len %zu", raw_len);
+            } else {
+                cr_assert_eq(c->resp, buffer, "raw_len %zu", raw_len);
+            }
+            command_list_clear(&copied);
+            command_list_clear(&taken); /* frees buffer (ASan checks it) */
+        }
+    }
+}
+
 /* With room after the value, the entry's buffer becomes the command: the same
  * bytes as restore_build, and the entry no longer owns raw. Without enough room
  * it copies, as restore_build does, and leaves raw alone. */
