@@ -315,6 +315,17 @@ Test(restore_server, sets_idletime_and_freq, .init = server_setup, .fini = serve
     freeReplyObject(reply);
 }
 
+/* The entry's command built both ways, restore_build (a copy) then
+ * restore_build_take (the entry's buffer taken), with REPLACE, IDLETIME and RDB 10. */
+static void build_copied_and_taken(struct shake_entry *entry, struct command_list *copied,
+                                   struct command_list *taken) {
+    struct restore_options options = {.rdb_version = 10, .replace = 1, .keep_lru_lfu = 1};
+    command_list_init(copied);
+    command_list_init(taken);
+    cr_assert_eq(restore_build(entry, &options, copied), 0);
+    cr_assert_eq(restore_build_take(entry, &options, taken), 0);
+}
+
 /* With room before the value too, as the decoder leaves (the key's length and
  * 96 bytes), the command's head is written in front of the value, which does not
  * move: the command starts inside the buffer, and freeing it frees the buffer.
@@ -335,13 +346,8 @@ Test(restore, build_take_writes_the_head_in_front_of_the_value_when_there_is_roo
             entry.idle_s = 12345;
             entry.raw_front = front;
             entry.raw_cap = size - front;
-            struct restore_options options = {.rdb_version = 10, .replace = 1,
-                                              .keep_lru_lfu = 1};
             struct command_list copied, taken;
-            command_list_init(&copied);
-            command_list_init(&taken);
-            cr_assert_eq(restore_build(&entry, &options, &copied), 0);
-            cr_assert_eq(restore_build_take(&entry, &options, &taken), 0);
+            build_copied_and_taken(&entry, &copied, &taken);
             cr_assert_null(entry.raw, "raw_len %zu", raw_len);
             const struct command *c = &taken.items[0];
             assert_command(c, copied.items[0].resp, copied.items[0].len);
@@ -375,12 +381,8 @@ Test(restore, build_take_turns_a_roomy_raw_buffer_into_the_command_in_place) {
         entry.expire_ms = 1700000000123LL;
         entry.idle_s = 12345;
         entry.raw_cap = raw_len + sizeof(key) + 192;
-        struct restore_options options = {.rdb_version = 10, .replace = 1, .keep_lru_lfu = 1};
         struct command_list copied, taken;
-        command_list_init(&copied);
-        command_list_init(&taken);
-        cr_assert_eq(restore_build(&entry, &options, &copied), 0);
-        cr_assert_eq(restore_build_take(&entry, &options, &taken), 0);
+        build_copied_and_taken(&entry, &copied, &taken);
         cr_assert_null(entry.raw, "raw_len %zu", raw_len);
         cr_assert_eq(taken.items[0].resp, raw);
         assert_command(&taken.items[0], copied.items[0].resp, copied.items[0].len);
