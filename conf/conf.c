@@ -79,6 +79,15 @@ static int conf_parse_int(const char *value, long min, long max, long *out) {
     return 0;
 }
 
+/* conf_parse_int with the error every bounded number gives: "'v' is not a number
+ * <unit> from <min> to <max>" (unit: "" or " of milliseconds", ...). */
+static int conf_parse_bounded(const char *value, long min, long max, const char *unit, long *out,
+                              char *why, size_t len) {
+    if (conf_parse_int(value, min, max, out) == 0) return 0;
+    snprintf(why, len, "'%s' is not a number%s from %ld to %ld", value, unit, min, max);
+    return -1;
+}
+
 static int set_source_type(struct conf_parse *parse, const char *value, char *why, size_t len) {
     parse->seen_type = 1;
     if (strcmp(value, "rdb") == 0) {
@@ -210,10 +219,7 @@ static int set_source_password(struct conf_parse *parse, const char *value, char
 
 static int set_timeout_ms(int *slot, const char *value, char *why, size_t len) {
     long n;
-    if (conf_parse_int(value, 1, 3600000, &n) != 0) {
-        snprintf(why, len, "'%s' is not a number of milliseconds from 1 to 3600000", value);
-        return -1;
-    }
+    if (conf_parse_bounded(value, 1, 3600000, " of milliseconds", &n, why, len) != 0) return -1;
     *slot = (int)n;
     return 0;
 }
@@ -253,10 +259,7 @@ static int set_target_forward_publish(struct conf_parse *parse, const char *valu
 static int set_shake_checkpoint_interval_ms(struct conf_parse *parse, const char *value,
                                             char *why, size_t len) {
     long n;
-    if (conf_parse_int(value, 10, 1000, &n) != 0) {
-        snprintf(why, len, "'%s' is not a number of milliseconds from 10 to 1000", value);
-        return -1;
-    }
+    if (conf_parse_bounded(value, 10, 1000, " of milliseconds", &n, why, len) != 0) return -1;
     parse->conf->shake.checkpoint_interval_ms = (int)n;
     return 0;
 }
@@ -264,10 +267,7 @@ static int set_shake_checkpoint_interval_ms(struct conf_parse *parse, const char
 static int set_shake_io_collect_us(struct conf_parse *parse, const char *value, char *why,
                                    size_t len) {
     long n;
-    if (conf_parse_int(value, 0, 100000, &n) != 0) {
-        snprintf(why, len, "'%s' is not a number of microseconds from 0 to 100000", value);
-        return -1;
-    }
+    if (conf_parse_bounded(value, 0, 100000, " of microseconds", &n, why, len) != 0) return -1;
     parse->conf->shake.io_collect_us = (int)n;
     return 0;
 }
@@ -372,10 +372,7 @@ static int set_target_batch_max_bytes(struct conf_parse *parse, const char *valu
 static int set_target_batch_max_items(struct conf_parse *parse, const char *value, char *why,
                                       size_t len) {
     long n;
-    if (conf_parse_int(value, 1, 1000000, &n) != 0) {
-        snprintf(why, len, "'%s' is not a number from 1 to 1000000", value);
-        return -1;
-    }
+    if (conf_parse_bounded(value, 1, 1000000, "", &n, why, len) != 0) return -1;
     parse->conf->target.batch_max_items = (size_t)n;
     return 0;
 }
