@@ -42,27 +42,13 @@ static void *reply_spare_integer(const redisReadTask *task, long long value) {
     return reply;
 }
 
-static void *reply_spare_array(const redisReadTask *task, int elements) {
-    return ((const struct reply_spare *)task->privdata)->hiredis->createArray(task, elements);
-}
-
-static void *reply_spare_nil(const redisReadTask *task) {
-    return ((const struct reply_spare *)task->privdata)->hiredis->createNil(task);
-}
-
-/* hiredis frees only a reply it is still building, an array: never the spare,
- * which is complete the moment it is made. */
-static void reply_spare_free_object(void *reply) {
-    freeReplyObject(reply);
-}
-
+/* Arrays, nils and frees stay hiredis' own: hiredis frees only a reply it is still
+ * building, an array, never the spare, which is complete the moment it is made. */
 void reply_spare_install(struct reply_spare *spare, redisReader *reader) {
     spare->hiredis = reader->fn;
+    spare->functions = *reader->fn;
     spare->functions.createString = reply_spare_string;
-    spare->functions.createArray = reply_spare_array;
     spare->functions.createInteger = reply_spare_integer;
-    spare->functions.createNil = reply_spare_nil;
-    spare->functions.freeObject = reply_spare_free_object;
     spare->out = 0;
     reader->fn = &spare->functions;
     reader->privdata = spare;
