@@ -666,7 +666,7 @@ static enum aof_status aof_take_command(struct aof_commands *commands, struct sh
 }
 
 static int aof_is_command(const struct shake_entry *entry, const char *name) {
-    return entry->argc == 1 && strcasecmp(entry->argv[0], name) == 0;
+    return entry->argc == 1 && shake_entry_arg_is(entry, 0, name, strlen(name));
 }
 
 static int aof_hold(struct aof_commands *commands, struct shake_entry *entry) {

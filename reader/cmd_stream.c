@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* A command with more arguments than this is a corrupt stream. The cap matters
  * because redisReader allocates an array's element table from its header alone:
@@ -198,7 +197,7 @@ size_t cmd_stream_buffered(const struct cmd_stream *stream) {
 
 /* SELECT changes the db of every later command. */
 static int cmd_stream_track_select(struct cmd_stream *stream, const struct shake_entry *entry) {
-    if (entry->argc != 2 || strcasecmp(entry->argv[0], "select") != 0) return 0;
+    if (entry->argc != 2 || !shake_entry_arg_is(entry, 0, "select", 6)) return 0;
     char *end;
     long db = strtol(entry->argv[1], &end, 10);
     if (*end != '\0' || db < 0 || db > 1000000) return -1;

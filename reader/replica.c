@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "reader/cmd_stream.h"
 #include "reader/spool.h"
@@ -595,14 +594,8 @@ static enum replica_status replica_next_rdb(struct replica *replica, struct shak
     return REPLICA_FAILED;
 }
 
-/* Whether argument i is `word` (lowercase), in any case: lengths first, since
- * this runs on every command of the stream. */
-static int replica_arg_is(const struct shake_entry *entry, int i, const char *word, size_t len) {
-    return entry->argc > i && entry->argv_len[i] == len && strcasecmp(entry->argv[i], word) == 0;
-}
-
 static int replica_is_getack(const struct shake_entry *entry) {
-    return replica_arg_is(entry, 0, "replconf", 8) && replica_arg_is(entry, 1, "getack", 6);
+    return shake_entry_arg_is(entry, 0, "replconf", 8) && shake_entry_arg_is(entry, 1, "getack", 6);
 }
 
 /* PING and REPLCONF change no data. A reconnect resumes before a trailing run of
@@ -610,7 +603,7 @@ static int replica_is_getack(const struct shake_entry *entry) {
  * last (e.g. the GETACK of a SHUTDOWN), and PSYNC past its offset would force a
  * full sync. Asking from a little earlier only repeats them. */
 static int replica_is_keepalive(const struct shake_entry *entry) {
-    return replica_arg_is(entry, 0, "ping", 4) || replica_arg_is(entry, 0, "replconf", 8);
+    return shake_entry_arg_is(entry, 0, "ping", 4) || shake_entry_arg_is(entry, 0, "replconf", 8);
 }
 
 static enum replica_status replica_next_stream(struct replica *replica,

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Size classes of value buffers: four per power of two from 2^7 bytes up to
  * SHAKE_VALUE_BUFFER_POOLED, so that rounding up wastes at most a quarter. */
@@ -157,6 +158,10 @@ int shake_entry_arg_own(struct shake_entry *entry, int i) {
     memcpy(copy, entry->argv[i], entry->argv_len[i] + 1);
     entry->argv[i] = copy;
     return 0;
+}
+
+int shake_entry_arg_is(const struct shake_entry *entry, int i, const char *word, size_t len) {
+    return entry->argc > i && entry->argv_len[i] == len && strcasecmp(entry->argv[i], word) == 0;
 }
 
 int shake_entry_set_argc(struct shake_entry *entry, int argc) {

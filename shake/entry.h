@@ -158,6 +158,10 @@ void shake_entry_arg_free(struct shake_entry *entry, int i);
  * memory (argv[i] unchanged). */
 int shake_entry_arg_own(struct shake_entry *entry, int i);
 
+/* Whether CMD argument i exists and is `word` (lowercase, `len` bytes) in any
+ * case: the length first, since the stream asks this of every command. */
+int shake_entry_arg_is(const struct shake_entry *entry, int i, const char *word, size_t len);
+
 /* Released entries are kept per thread (a bounded number) for the next
  * shake_entry_new; shake_entry_trim frees the calling thread's. */
 struct shake_entry *shake_entry_new(enum shake_entry_kind kind);
