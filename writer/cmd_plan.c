@@ -49,11 +49,15 @@ enum plan_class {
 /* ------------------------------------------------------------------------ */
 /* Classification                                                             */
 
-/* `arg` (len bytes) is the lowercase `name` in any case: the length and the first
- * letter first, since most names differ there. */
-static int name_is(const char *arg, size_t len, const char *name) {
-    return len == strlen(name) && len > 0 && (arg[0] | 0x20) == name[0] &&
+/* `arg` (len bytes) is the lowercase `name` (name_len bytes) in any case: the
+ * length and the first letter first, since most names differ there. */
+static int name_matches(const char *arg, size_t len, const char *name, size_t name_len) {
+    return len == name_len && len > 0 && (arg[0] | 0x20) == name[0] &&
            strncasecmp(arg, name, len) == 0;
+}
+
+static int name_is(const char *arg, size_t len, const char *name) {
+    return name_matches(arg, len, name, strlen(name));
 }
 
 /* FUNCTION and SCRIPT subcommands that change every master's scripts. */
@@ -90,9 +94,7 @@ static enum plan_class plan_classify(int argc, const char *const *argv, const si
     if (is_broadcast_subcommand(argc, argv, argv_len)) return PLAN_CLASS_BROADCAST;
     size_t len = argv_len[0];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (len == names[i].len && (argv[0][0] | 0x20) == names[i].name[0] &&
-            strncasecmp(argv[0], names[i].name, len) == 0)
-            return names[i].class;
+        if (name_matches(argv[0], len, names[i].name, names[i].len)) return names[i].class;
     return PLAN_CLASS_OTHER;
 }
 
